@@ -1,0 +1,190 @@
+"""`eeg-sparse-lightweight` and `eeg-sparse-improved`: CNNs with sparse token attention (seed 003).
+
+Both gate the input with CBAM-style channel (and, for the improved model, temporal) attention,
+extract features with ``Conv1d -> BatchNorm -> ReLU -> Dropout [-> MaxPool 2]`` blocks, and run
+the resulting time steps through :class:`SparseBlock` s: sparse token attention with a residual
+connection and a LayerNorm, then a GELU feed-forward network with a residual connection (no
+second LayerNorm: the seed's parameter counts pin exactly one per block).
+
+For 129 channels the models have exactly 846,289 (lightweight) and 6,163,375 (improved)
+parameters. With 200 samples the attention sees 50 tokens in 25 heads of 2 tokens each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from attn.attention.sparse import ChannelAttention, SparseTokenAttention, TemporalAttention
+from attn.errors import RecipeError
+from attn.models.eeg_cnn import check_windows, conv_block, regression_head
+from attn.models.registry import register_model
+from attn.schema import option
+
+
+@dataclass
+class EEGSparseLightweightConfig:
+    """The ``model`` section of an eeg-sparse-lightweight recipe (eeg-sparse-improved: same keys)."""
+
+    dropout: float = option(0.4, help="dropout after conv blocks, on residual branches and in the head", min=0, max=1, max_exclusive=True)
+    attention_dropout: float = option(0.1, help="dropout on the sparse attention weights", min=0, max=1, max_exclusive=True)
+    scale_factor: float = option(0.5, help="sparse attention heads per token (heads = int(scale_factor * tokens))", min=0, max=1, min_exclusive=True)
+    channel_reduction: int = option(16, help="channel-attention bottleneck: channels // channel_reduction hidden units", min=1)
+
+
+@dataclass
+class EEGSparseImprovedConfig(EEGSparseLightweightConfig):
+    """The ``model`` section of an eeg-sparse-improved recipe."""
+
+    channel_reduction: int = option(8, help="channel-attention bottleneck: channels // channel_reduction hidden units", min=1)
+
+
+class SparseBlock(nn.Module):
+    """``x = LayerNorm(x + Dropout(SparseAttention(x)))``, then ``x = x + FFN(x)``.
+
+    The FFN is ``Linear(h, f) -> GELU -> Dropout -> Linear(f, h) -> Dropout``. The last
+    attention weights are kept in ``last_weights`` (detached) for diagnostics.
+    """
+
+    def __init__(
+        self, hidden: int, ffn_hidden: int, *, scale_factor: float, dropout: float, attention_dropout: float
+    ):
+        super().__init__()
+        self.attention = SparseTokenAttention(hidden, scale_factor=scale_factor, dropout=attention_dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden, ffn_hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(ffn_hidden, hidden), nn.Dropout(dropout),
+        )
+        self.last_weights: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attended, weights = self.attention(x)
+        self.last_weights = weights.detach()
+        x = self.norm(x + self.dropout(attended))
+        return x + self.ffn(x)
+
+
+class _SparseEEGModel(nn.Module):
+    """Shared forward: gates -> conv features (B, C, T') -> sparse blocks on (B, T', C) -> pool -> head."""
+
+    name = ""
+
+    def __init__(
+        self, n_channels: int, gates: nn.Module, features: nn.Module, blocks: list[SparseBlock], head: nn.Module
+    ) -> None:
+        super().__init__()
+        self.n_channels = n_channels
+        self.gates = gates
+        self.features = features
+        self.blocks = nn.ModuleList(blocks)
+        self.head = head
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens.mean(dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_windows(x, self.n_channels, self.name)
+        tokens = self.features(self.gates(x)).transpose(1, 2)
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.head(self.pool(tokens)).squeeze(-1)
+
+    def attention_maps(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``(weights, slot permutation)`` of each sparse block from the last forward pass.
+
+        See :class:`~attn.attention.sparse.SparseTokenAttention` for how to read them.
+        """
+        if any(b.last_weights is None for b in self.blocks):
+            raise RuntimeError(f"{self.name} has no attention maps before its first forward pass")
+        return [(b.last_weights, b.attention.last_permutation) for b in self.blocks]
+
+
+class EEGSparseLightweight(_SparseEEGModel):
+    """Channel attention, two conv blocks (128, 256), one sparse block, average pooling, head."""
+
+    name = "eeg-sparse-lightweight"
+
+    def __init__(self, cfg: EEGSparseLightweightConfig, n_channels: int):
+        d = cfg.dropout
+        super().__init__(
+            n_channels,
+            gates=ChannelAttention(n_channels, cfg.channel_reduction),
+            features=nn.Sequential(
+                conv_block(n_channels, 128, 7, dropout=d, pool=2),
+                conv_block(128, 256, 5, dropout=d, pool=2),
+            ),
+            blocks=[
+                SparseBlock(
+                    256, 512, scale_factor=cfg.scale_factor, dropout=d, attention_dropout=cfg.attention_dropout
+                )
+            ],
+            head=regression_head([256, 128, 32, 1], d),
+        )
+
+
+class EEGSparseImproved(_SparseEEGModel):
+    """Channel + temporal attention, three conv blocks (256, 512, 512), two sparse blocks,
+    average and max pooling concatenated, head."""
+
+    name = "eeg-sparse-improved"
+
+    def __init__(self, cfg: EEGSparseImprovedConfig, n_channels: int):
+        d = cfg.dropout
+        super().__init__(
+            n_channels,
+            gates=nn.Sequential(ChannelAttention(n_channels, cfg.channel_reduction), TemporalAttention(7)),
+            features=nn.Sequential(
+                conv_block(n_channels, 256, 7, dropout=d, pool=2),
+                conv_block(256, 512, 5, dropout=d, pool=2),
+                conv_block(512, 512, 3, dropout=d),
+            ),
+            blocks=[
+                SparseBlock(
+                    512, 1024, scale_factor=cfg.scale_factor, dropout=d, attention_dropout=cfg.attention_dropout
+                )
+                for _ in range(2)
+            ],
+            head=regression_head([1024, 256, 64, 1], d),
+        )
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        return torch.cat([tokens.mean(dim=1), tokens.amax(dim=1)], dim=-1)
+
+
+def _check_data(name: str, cfg: EEGSparseLightweightConfig, n_channels: int, n_times: int) -> None:
+    """Recipe errors for windows these models cannot take (too short, too few channels)."""
+    if n_times < 4:
+        raise RecipeError(
+            f"model {name} needs windows of at least 4 samples (two max-pools of 2); got {n_times}"
+        )
+    if n_channels // cfg.channel_reduction < 1:
+        raise RecipeError(
+            f"model {name}: model.channel_reduction ({cfg.channel_reduction}) must not exceed the "
+            f"number of channels ({n_channels})"
+        )
+
+
+@register_model(
+    "eeg-sparse-lightweight", task="eeg", config=EEGSparseLightweightConfig,
+    description="channel attention, 2 conv blocks, 1 sparse token-attention block (846,289 params at 129 channels)",
+)
+def build_eeg_sparse_lightweight(
+    cfg: EEGSparseLightweightConfig, *, n_channels: int, n_times: int, **_: object
+) -> EEGSparseLightweight:
+    _check_data("eeg-sparse-lightweight", cfg, n_channels, n_times)
+    return EEGSparseLightweight(cfg, n_channels)
+
+
+@register_model(
+    "eeg-sparse-improved", task="eeg", config=EEGSparseImprovedConfig,
+    description="channel + temporal attention, 3 conv blocks, 2 sparse token-attention blocks (6,163,375 params at 129 channels)",
+)
+def build_eeg_sparse_improved(
+    cfg: EEGSparseImprovedConfig, *, n_channels: int, n_times: int, **_: object
+) -> EEGSparseImproved:
+    _check_data("eeg-sparse-improved", cfg, n_channels, n_times)
+    return EEGSparseImproved(cfg, n_channels)
