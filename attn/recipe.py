@@ -1,0 +1,215 @@
+"""Recipes: YAML files that name a model, its data and how to train it.
+
+A recipe has five top-level keys: ``name``, ``description``, ``data``, ``model`` (with
+``model.name`` picking a registered model) and ``train``. It is loaded into typed sections;
+``a.b=value`` overrides are applied to the raw mapping first and checked like the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attn.errors import RecipeError
+from attn.schema import build_section, section_to_dict, unknown_key_error
+from attn.training.config import TrainConfig
+
+TOP_LEVEL_KEYS = ("name", "description", "data", "model", "train")
+
+
+@dataclass
+class Recipe:
+    """A validated recipe."""
+
+    name: str
+    description: str
+    family: str  # "text" or "eeg", from the model's registration
+    model_name: str
+    data: Any
+    model: Any
+    train: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe as plain data (what a run writes to recipe.yaml)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "data": section_to_dict(self.data),
+            "model": {"name": self.model_name, **section_to_dict(self.model)},
+            "train": section_to_dict(self.train),
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def replace(self, overrides: list[str]) -> "Recipe":
+        """A copy with ``a.b=value`` overrides applied and validated."""
+        return parse_recipe(apply_overrides(self.to_dict(), overrides), self.name)
+
+
+def data_section_class(family: str) -> type:
+    """The ``data`` section class of a task family."""
+    if family == "text":
+        from attn.datasets.text import TextDataConfig
+
+        return TextDataConfig
+    if family == "eeg":
+        from attn.datasets.eeg import EEGDataConfig
+
+        return EEGDataConfig
+    raise ValueError(f"unknown task family {family!r}")
+
+
+def builtin_recipe_dir() -> Path:
+    return Path(str(resources.files("attn.recipes")))
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """Built-in recipe names and their files."""
+    return {p.stem: p for p in sorted(builtin_recipe_dir().glob("*.yaml"))}
+
+
+def resolve_recipe_path(ref: str) -> Path:
+    """A recipe reference is a path to a YAML file or the name of a built-in recipe."""
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return path
+    known = builtin_recipes()
+    if ref in known:
+        return known[ref]
+    if path.suffix in (".yaml", ".yml") or "/" in ref:
+        raise RecipeError(f"recipe file '{ref}' does not exist")
+    import difflib
+
+    close = difflib.get_close_matches(ref, list(known), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise RecipeError(
+        f"'{ref}' is neither a recipe file nor a built-in recipe{hint} "
+        f"(built-in: {', '.join(known)})"
+    )
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """Parse YAML text; a syntax error names the file and line."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise RecipeError(f"recipe '{source}' is not valid YAML{where}: {problem}") from None
+    if raw is None:
+        raise RecipeError(f"recipe '{source}' is empty")
+    if not isinstance(raw, dict):
+        raise RecipeError(f"recipe '{source}' must be a mapping of sections (data, model, train), got {type(raw).__name__}")
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML) to a copy of ``raw``."""
+    import copy
+
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"override '{item}' must look like section.key=value (e.g. train.lr=3e-4)")
+        dotted, text = item.split("=", 1)
+        keys = dotted.strip().split(".")
+        if not all(keys):
+            raise RecipeError(f"override '{item}' has an empty key")
+        value = parse_yaml(f"v: {text}", f"override {dotted}")["v"] if text.strip() else None
+        target = raw
+        for depth, key in enumerate(keys[:-1]):
+            if key not in TOP_LEVEL_KEYS and depth == 0:
+                raise unknown_key_error(key, "", list(TOP_LEVEL_KEYS))
+            node = target.get(key)
+            if node is None:
+                node = target[key] = {}
+            if not isinstance(node, dict):
+                raise RecipeError(f"override '{item}': '{'.'.join(keys[: depth + 1])}' is not a section")
+            target = node
+        target[keys[-1]] = value
+    return raw
+
+
+def parse_recipe(raw: dict[str, Any], default_name: str) -> Recipe:
+    """Validate a raw recipe mapping into a :class:`Recipe`."""
+    from attn.models import get_model_spec
+    import attn.models.catalog  # noqa: F401  (registers the built-in models)
+
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            raise unknown_key_error(str(key), "", list(TOP_LEVEL_KEYS))
+    name = raw.get("name", default_name)
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise RecipeError(f"recipe key 'name' must be a plain name without '/' (got {name!r})")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise RecipeError(f"recipe key 'description' must be text (got {description!r})")
+    model_raw = raw.get("model")
+    if not isinstance(model_raw, dict) or "name" not in model_raw:
+        raise RecipeError("recipe section 'model' must have a 'name' (see `attn recipes models`)")
+    spec = get_model_spec(str(model_raw["name"]))
+    model = build_section(spec.config, model_raw, "model", ignore=("name",))
+    data = build_section(data_section_class(spec.task), raw.get("data"), "data")
+    train = build_section(TrainConfig, raw.get("train"), "train")
+    _check_family_keys(spec.task, train)
+    return Recipe(name, description, spec.task, spec.name, data, model, train)
+
+
+def _check_family_keys(family: str, train: TrainConfig) -> None:
+    """Keys that only one task family understands must not be set for the other."""
+    defaults = TrainConfig()
+    eeg_only = ("loss", "folds", "adaptive_augmentation", "epochs")
+    if family == "text":
+        for key in eeg_only:
+            if getattr(train, key) != getattr(defaults, key):
+                raise RecipeError(f"recipe key 'train.{key}' applies to EEG recipes only")
+
+
+def load_recipe(ref: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Load a recipe file or built-in recipe name and apply overrides."""
+    path = resolve_recipe_path(ref)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RecipeError(f"recipe '{ref}' is not a UTF-8 text file") from None
+    raw = apply_overrides(parse_yaml(text, str(ref)), list(overrides))
+    return parse_recipe(raw, path.stem)
+
+
+def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
+    """A recipe stored in a run directory or checkpoint."""
+    return parse_recipe(raw, str(raw.get("name", "recipe")))
+
+
+def describe_recipe_keys(family: str | None = None) -> list[tuple[str, list[tuple[str, str, Any, str]]]]:
+    """(section, rows) documentation of every recipe key, for `attn recipes keys`."""
+    from attn.models import model_specs
+    from attn.schema import describe_section
+    import attn.models.catalog  # noqa: F401
+
+    sections = [("train", describe_section(TrainConfig))]
+    for fam in ("text", "eeg"):
+        if family in (None, fam):
+            sections.append((f"data ({fam})", describe_section(data_section_class(fam))))
+    for spec in model_specs():
+        if family in (None, spec.task):
+            sections.append((f"model ({spec.name})", describe_section(spec.config)))
+    return sections
+
+
+__all__ = [
+    "Recipe",
+    "apply_overrides",
+    "builtin_recipes",
+    "describe_recipe_keys",
+    "load_recipe",
+    "parse_recipe",
+    "recipe_from_dict",
+    "resolve_recipe_path",
+]

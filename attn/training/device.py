@@ -1,0 +1,169 @@
+"""Device, precision and compilation: decided here and nowhere else.
+
+``auto`` means CUDA with bf16 autocast and ``torch.compile`` when a GPU is present, Apple
+``mps`` in fp32 when that is present, else the CPU in fp32 without compilation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+
+from attn.errors import UserError
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Runtime:
+    """Where and how a model runs."""
+
+    device: torch.device
+    precision: str  # "fp32", "bf16" or "fp16"
+    compile: bool
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return _DTYPES.get(self.precision)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast context for forward passes (a no-op in fp32)."""
+        dtype = self.autocast_dtype
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (for honest wall-clock timing)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        elif self.device.type == "mps":
+            torch.mps.synchronize()
+
+    def reset_peak_memory(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def peak_memory_mb(self) -> float:
+        """CUDA max allocated on GPU; peak resident set size of the process elsewhere."""
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        return peak_rss_mb()
+
+    def describe(self) -> str:
+        name = str(self.device)
+        if self.device.type == "cuda":
+            name += f" ({torch.cuda.get_device_name(self.device)})"
+        return f"{name}, {self.precision}{', compiled' if self.compile else ''}"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB (0 where the platform does not say)."""
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+    except (ImportError, OSError):  # pragma: no cover - Windows
+        return 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` -> a usable torch.device."""
+    name = name.strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(
+                f"device '{name}' was asked for but CUDA is not available "
+                f"(this torch {torch.__version__} build sees no GPU); use --device cpu or auto"
+            )
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise UserError(f"device '{name}' is not a valid device name (try cuda or cuda:0)") from None
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(
+                f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} GPU(s)"
+            )
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return device
+    if name == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise UserError("device 'mps' was asked for but Apple Metal (mps) is not available here")
+        return torch.device("mps")
+    raise UserError(f"unknown device '{name}' (allowed: auto, cpu, cuda, cuda:N, mps)")
+
+
+def compile_unsupported_reason(device: torch.device) -> str | None:
+    """Why torch.compile cannot be used here, or None if it can."""
+    if device.type == "mps":
+        return "torch.compile is not used on Apple mps"
+    if platform.system() == "Windows":
+        return "torch.compile needs Triton, which is not available on Windows"
+    dynamo = getattr(torch, "_dynamo", None)
+    if dynamo is not None and hasattr(dynamo, "is_dynamo_supported") and not dynamo.is_dynamo_supported():
+        return f"torch.compile does not support Python {platform.python_version()} with torch {torch.__version__}"
+    if device.type == "cpu" and shutil.which(os.environ.get("CXX", "g++")) is None and shutil.which("cc") is None:
+        return "torch.compile on CPU needs a C++ compiler, and none was found"
+    return None
+
+
+def resolve_runtime(device: str, precision: str, compile: Any) -> Runtime:
+    """Decide device, precision and compilation for a run, with a notice for each fallback."""
+    dev = resolve_device(device)
+    notices: list[str] = []
+    if precision == "auto":
+        if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+            precision = "bf16"
+        elif dev.type == "cuda":
+            precision = "fp16"
+        else:
+            precision = "fp32"
+    elif precision == "bf16" and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+        notices.append("this GPU has no bf16 support: using fp16 autocast with loss scaling instead")
+        precision = "fp16"
+    elif precision == "fp16" and dev.type == "cpu":
+        notices.append("fp16 autocast is not supported on the CPU: using fp32 instead")
+        precision = "fp32"
+    if compile == "auto":
+        use_compile = dev.type == "cuda" and compile_unsupported_reason(dev) is None
+    else:
+        use_compile = bool(compile)
+        reason = compile_unsupported_reason(dev) if use_compile else None
+        if reason:
+            notices.append(f"compilation switched off: {reason}")
+            use_compile = False
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return Runtime(dev, precision, use_compile, notices)
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Put ``model`` in eval mode and no-grad for the block, restoring its mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)

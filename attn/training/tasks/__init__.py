@@ -1,0 +1,27 @@
+"""Tasks: what each model family tells the trainer (batches, loss, metrics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attn.recipe import Recipe
+from attn.training.tasks.base import Task
+
+
+def build_task(recipe: Recipe, extras: dict[str, Any] | None = None) -> Task:
+    """The task for a recipe; ``extras`` come from a checkpoint when a run is resumed."""
+    if recipe.family == "text":
+        from attn.datasets.text import Vocabulary, load_text_data
+        from attn.training.tasks.language_model import LanguageModelTask
+
+        vocab = Vocabulary(extras["vocab"]) if extras and "vocab" in extras else None
+        data = load_text_data(recipe.data, recipe.model.block_size, vocab)
+        return LanguageModelTask(data, recipe.model.block_size, recipe.train.eval_batches, recipe.train.seed)
+    if recipe.family == "eeg":
+        from attn.training.tasks.regression import build_regression_task
+
+        return build_regression_task(recipe, extras)
+    raise ValueError(f"no task for family {recipe.family!r}")
+
+
+__all__ = ["Task", "build_task"]

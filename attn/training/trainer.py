@@ -1,0 +1,296 @@
+"""The one training loop, for every task.
+
+The task supplies batches, the loss and evaluation; the trainer owns optimisation (AdamW,
+warmup + cosine, clipping, autocast), evaluation and checkpoint cadence, best-checkpoint
+selection, early stopping, the NaN guard, Ctrl-C handling, resume and DDP. Host syncs happen
+only at log, evaluation and checkpoint steps, never every step.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from attn.errors import TrainingDiverged
+from attn.training.checkpoint import capture_rng, load_model_weights, restore_rng, save_checkpoint
+from attn.training.config import TrainConfig
+from attn.training.device import Runtime
+from attn.training.distributed import World, broadcast_flags, mean_across
+from attn.training.progress import TrainingDisplay
+from attn.training.rundir import MetricsLog
+from attn.training.schedule import learning_rate, set_learning_rate, step_progress
+from attn.training.tasks.base import Task
+
+WARMUP_STEPS_EXCLUDED = 5  # first steps (compilation, allocator warm-up) left out of throughput
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices (2-D and up) only; fused on CUDA."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+
+
+@dataclass
+class TrainerState:
+    """Everything about progress that a checkpoint must carry for an exact resume."""
+
+    step: int = 0
+    best_metric: float = math.inf
+    best_step: int | None = None
+    evals_since_best: int = 0
+    elapsed_s: float = 0.0  # training wall time before this process (for time budgets)
+    items_seen: int = 0
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    status: str  # completed | early_stopped | time_budget | interrupted | diverged
+    state: TrainerState
+    train_time_s: float
+    eval_time_s: float
+    warmup_s: float
+    items_per_s: float
+    peak_memory_mb: float
+    message: str = ""
+
+
+class StopFlag:
+    """Set by the first Ctrl-C (the loop then saves and stops); a second one aborts at once."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "StopFlag":
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread (e.g. inside a test runner thread)
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    """Runs one task's training loop and writes checkpoints and metrics into ``run_dir``."""
+
+    def __init__(self, *, model: nn.Module, task: Task, cfg: TrainConfig, runtime: Runtime,
+                 run_dir: Path, world: World, display: TrainingDisplay, total_steps: int | None,
+                 checkpoint_payload: dict[str, Any]):
+        self.raw_model = model
+        self.task = task
+        self.cfg = cfg
+        self.runtime = runtime
+        self.run_dir = Path(run_dir)
+        self.world = world
+        self.display = display
+        self.total_steps = total_steps
+        self.payload = checkpoint_payload  # recipe and task extras, stored in every checkpoint
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.optimizer = build_optimizer(model, cfg, runtime.device)
+        self.scaler = torch.amp.GradScaler("cuda") if runtime.precision == "fp16" else None
+        self.state = TrainerState()
+        # The model evaluation runs (compiled if asked, never DDP-wrapped) and the one training runs.
+        self.eval_model = torch.compile(model) if runtime.compile else model
+        self.model = self.eval_model
+        if world.distributed:
+            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.eval_model, device_ids=ids)
+
+    def restore(self, checkpoint: dict[str, Any], source: Path) -> None:
+        """Continue from a checkpoint: weights, optimizer, progress, random and data state."""
+        load_model_weights(self.raw_model, checkpoint["model"], source)
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.scaler is not None and checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        self.state = TrainerState(**checkpoint["trainer"])
+        self.task.load_state_dict(checkpoint.get("task_state", {}))
+        restore_rng(checkpoint["rng"], self.runtime.device)
+        if self.world.is_main:
+            self.metrics.truncate_after(self.state.step)
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def save(self, name: str) -> None:
+        if not self.world.is_main:
+            return
+        save_checkpoint(
+            self.run_dir / "checkpoints" / name,
+            model=self.raw_model,
+            optimizer=self.optimizer.state_dict(),
+            scaler=self.scaler.state_dict() if self.scaler else None,
+            trainer=vars(self.state).copy(),
+            task_state=self.task.state_dict(),
+            rng=capture_rng(self.runtime.device),
+            **self.payload,
+        )
+
+    # ---- the loop ----------------------------------------------------------------------
+    def _progress(self, step: int, elapsed: float) -> float:
+        if self.total_steps is not None:
+            return step_progress(self.cfg, step, self.total_steps)
+        return elapsed / self.cfg.max_time_s if self.cfg.max_time_s else 0.0
+
+    def _train_step(self, step: int, progress: float) -> torch.Tensor:
+        set_learning_rate(self.optimizer, learning_rate(self.cfg, step, progress))
+        batch = self.task.next_batch()
+        with self.runtime.autocast():
+            loss = self.task.loss(self.model, batch)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.cfg.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.items_seen += self.task.items_in(batch) * self.world.size
+        return loss.detach()
+
+    def _evaluate(self, step: int) -> tuple[dict[str, float], bool]:
+        """Evaluate on rank 0; returns the metrics and whether they are the best so far."""
+        metrics = self.task.evaluate(self.eval_model, self.runtime)
+        value = metrics[self.task.metric]
+        improved = math.isfinite(value) and value < self.state.best_metric
+        if improved:
+            self.state.best_metric, self.state.best_step = value, step
+            self.state.best_metrics = dict(metrics)
+            self.state.evals_since_best = 0
+        else:
+            self.state.evals_since_best += 1
+        self.state.last_metrics = dict(metrics)
+        extra = self.task.after_evaluation(metrics)
+        self.metrics.append({"kind": "eval", "step": step, **metrics, **extra})
+        return metrics, improved
+
+    def run(self) -> TrainResult:
+        cfg, state = self.cfg, self.state
+        eval_every = cfg.eval_interval or self.task.steps_per_epoch() or self.total_steps
+        ckpt_every = cfg.checkpoint_interval or eval_every
+        start_step = state.step
+        status, message = "completed", ""
+        loss_sum = torch.zeros((), device=self.runtime.device)
+        losses_in_window = 0
+        train_time = eval_time = warmup_time = 0.0
+        measured_items, measured_time = 0, 0.0
+        self.runtime.reset_peak_memory()
+        self.raw_model.train()
+        self.display.start_at(start_step)
+        wall_start = time.perf_counter()
+        mark = wall_start
+        items_at_mark = state.items_seen
+        with StopFlag() as stop:
+            while True:
+                step = state.step
+                if self.total_steps is not None and step >= self.total_steps:
+                    break
+                elapsed = state.elapsed_s + (time.perf_counter() - wall_start)
+                loss_sum += self._train_step(step, self._progress(step, elapsed))
+                losses_in_window += 1
+                state.step = step = step + 1
+                last = self.total_steps is not None and step >= self.total_steps
+                do_eval = eval_every is not None and (step % eval_every == 0 or last)
+                do_ckpt = do_eval or step % ckpt_every == 0 or last
+                if not (step % cfg.log_interval == 0 or do_ckpt or stop.set or step - start_step == WARMUP_STEPS_EXCLUDED):
+                    continue
+                # ---- a sync point: log, check, maybe evaluate and checkpoint ----
+                self.runtime.synchronize()
+                now = time.perf_counter()
+                span = now - mark
+                if step - start_step <= WARMUP_STEPS_EXCLUDED:
+                    warmup_time += span
+                else:
+                    measured_items += state.items_seen - items_at_mark
+                    measured_time += span
+                train_time += span
+                mean_loss = float(mean_across(self.world, loss_sum / losses_in_window))
+                loss_sum.zero_()
+                losses_in_window = 0
+                rate = measured_items / measured_time if measured_time > 0 else 0.0
+                elapsed = state.elapsed_s + (now - wall_start)
+                time_up = cfg.max_time_s is not None and elapsed >= cfg.max_time_s
+                diverged = not math.isfinite(mean_loss)
+                if self.world.is_main and not diverged:
+                    self.metrics.append({
+                        "kind": "train", "step": step, "train_loss": mean_loss,
+                        "lr": self.optimizer.param_groups[0]["lr"], f"{self.task.items}_per_s": rate,
+                        "elapsed_s": round(elapsed, 3), "peak_memory_mb": round(self.runtime.peak_memory_mb(), 1),
+                    })
+                    self.display.update(step, mean_loss, rate)
+                interrupted, diverged, time_up = broadcast_flags(self.world, [stop.set, diverged, time_up], self.runtime.device)
+                if diverged:
+                    status = "diverged"
+                    message = self._diverged_message(step)
+                    break
+                early_stop = False
+                if do_eval or time_up:
+                    eval_start = time.perf_counter()
+                    if self.world.is_main:
+                        metrics, improved = self._evaluate(step)
+                        self.display.note(self._eval_line(step, metrics, improved))
+                        if improved:
+                            self.save("best.pt")
+                        patience = cfg.early_stopping_patience
+                        early_stop = patience is not None and state.evals_since_best >= patience
+                    (early_stop,) = broadcast_flags(self.world, [early_stop], self.runtime.device)
+                    eval_time += time.perf_counter() - eval_start
+                if early_stop:
+                    status, message = "early_stopped", f"no improvement in {cfg.early_stopping_patience} evaluations"
+                elif time_up:
+                    status, message = "time_budget", f"time budget of {cfg.max_time_s:g} s reached"
+                elif interrupted:
+                    status, message = "interrupted", "interrupted by the user"
+                state.elapsed_s = state.elapsed_s + (time.perf_counter() - wall_start)
+                wall_start = time.perf_counter()
+                if do_ckpt or early_stop or time_up or interrupted:
+                    self.save("last.pt")
+                mark = time.perf_counter()
+                items_at_mark = state.items_seen
+                if status != "completed":
+                    break
+        state.elapsed_s += time.perf_counter() - wall_start
+        return TrainResult(
+            status=status, state=state, train_time_s=train_time, eval_time_s=eval_time,
+            warmup_s=warmup_time, items_per_s=measured_items / measured_time if measured_time > 0 else 0.0,
+            peak_memory_mb=self.runtime.peak_memory_mb(), message=message,
+        )
+
+    def _diverged_message(self, step: int) -> str:
+        kept = self.run_dir / "checkpoints" / "last.pt"
+        keep = f"the last good checkpoint is kept in {kept}" if kept.exists() else "no checkpoint had been written yet"
+        return (
+            f"the training loss became NaN or Inf by step {step}; training stopped and {keep}. "
+            f"Try a lower train.lr, train.grad_clip, or train.precision=fp32"
+        )
+
+    def _eval_line(self, step: int, metrics: dict[str, float], improved: bool) -> str:
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        return f"step {step}: {shown}{'  [bold green]best[/]' if improved else ''}"
+
+
+def raise_if_diverged(result: TrainResult) -> None:
+    if result.status == "diverged":
+        raise TrainingDiverged(result.message)
