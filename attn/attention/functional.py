@@ -83,6 +83,11 @@ def _validate(
             f"q, k and v must have the same number of dimensions, got q {tuple(q.shape)}, "
             f"k {tuple(k.shape)}, v {tuple(v.shape)}"
         )
+    if not (q.dtype == k.dtype == v.dtype) or not (q.device == k.device == v.device):
+        raise ValueError(
+            f"q, k and v must share dtype and device, got q {q.dtype} on {q.device}, "
+            f"k {k.dtype} on {k.device}, v {v.dtype} on {v.device}"
+        )
     if k.shape[:-2] != q.shape[:-2] or v.shape[:-2] != q.shape[:-2]:
         raise ValueError(
             f"q, k and v must share their leading (batch, head) sizes, got q {tuple(q.shape)}, "

@@ -123,8 +123,13 @@ class MultiHeadAttention(nn.Module):
         if key.shape[1] != value.shape[1]:
             raise ValueError(f"key and value must have the same length, got key {tuple(key.shape)}, value {tuple(value.shape)}")
         if self.validate_inputs:
+            distinct: dict[int, tuple[str, torch.Tensor]] = {}
             for name, tensor in (("query", query), ("key", key), ("value", value)):
-                if not bool(torch.isfinite(tensor).all()):
+                distinct.setdefault(id(tensor), (name, tensor))  # self-attention: one check, named query
+            names, tensors = zip(*distinct.values())
+            finite = torch.stack([torch.isfinite(t).all() for t in tensors]).tolist()  # one host sync
+            for name, ok in zip(names, finite):
+                if not ok:
                     raise ValueError(f"{name} contains NaN or Inf values")
 
     def _heads(self, x: torch.Tensor, head_dim: int) -> torch.Tensor:

@@ -239,3 +239,9 @@ def test_entropy_and_sparsity_against_hand_values():
     torch.testing.assert_close(attention_sparsity(weights, threshold=0.3), torch.tensor(42 / 48))
     with pytest.raises(ValueError, match="weights has shape"):
         attention_entropy(torch.ones(3, 3))
+
+
+def test_mixed_dtypes_raise():
+    q, k = torch.randn(2, 3, 4), torch.randn(2, 5, 4)
+    with pytest.raises(ValueError, match="share dtype and device"):
+        attention(q, k, torch.randn(2, 5, 4, dtype=torch.float64))
