@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 import typer
 
-from attn.cli import app, console, user_errors
+from attn.cli import app, console, err_console, user_errors
 from attn.errors import UserError
 
 
@@ -54,10 +54,12 @@ def generate(
         generator.manual_seed(random_seed)
     else:
         generator.seed()
-    console.print(f"[dim]{trained.recipe.name} ({trained.recipe.model_name}, step {trained.step}) from {trained.checkpoint_path}[/]", highlight=False)
+    # Only the text goes to stdout (so it can be piped); what produced it goes to stderr.
+    err_console.print(f"[dim]{trained.recipe.name} ({trained.recipe.model_name}, step {trained.step}) "
+                      f"from {trained.checkpoint_path}[/]", highlight=False, soft_wrap=True)
     for n in range(num_samples):
         if num_samples > 1:
-            console.print(f"[dim]--- sample {n + 1} ---[/]")
+            err_console.print(f"[dim]--- sample {n + 1} ---[/]")
         console.out(seed, end="", highlight=False)
         for token in sample_tokens(trained.model, prompt, length, temperature=temperature, top_k=top_k, generator=generator):
             console.out(trained.vocab.chars[token], end="", highlight=False)

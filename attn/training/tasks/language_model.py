@@ -53,6 +53,13 @@ class WindowSampler:
         return self.windows(self.offsets(self.batch_size))
 
 
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy in nats; half-precision logits are upcast to float32 first."""
+    if logits.dtype in (torch.bfloat16, torch.float16):
+        logits = logits.float()
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
+
+
 class LanguageModelTask(Task):
     """Next-character prediction on the corpora of a text recipe."""
 
@@ -89,8 +96,7 @@ class LanguageModelTask(Task):
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
-        logits = model(x)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
+        return cross_entropy(model(x), y)
 
     def items_in(self, batch: tuple[torch.Tensor, torch.Tensor]) -> int:
         return batch[0].numel()
@@ -118,8 +124,7 @@ class LanguageModelTask(Task):
         total = torch.zeros((), device=sampler.tokens.device, dtype=torch.float64)
         for offsets in self.eval_offsets[corpus]:
             x, y = sampler.windows(offsets)
-            logits = model(x)
-            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum")
+            total += cross_entropy(model(x), y, reduction="sum")
         return float(total), self.eval_offsets[corpus].numel() * self.block_size
 
     def _full_loss(self, model: nn.Module, tokens: torch.Tensor) -> tuple[float, int]:
@@ -133,12 +138,10 @@ class LanguageModelTask(Task):
             base = torch.arange(start, stop, device=tokens.device)[:, None] * t
             idx = base + torch.arange(t + 1, device=tokens.device)
             w = tokens[idx].long()
-            logits = model(w[:, :-1])
-            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), w[:, 1:].reshape(-1), reduction="sum")
+            total += cross_entropy(model(w[:, :-1]), w[:, 1:], reduction="sum")
         if n_windows > full_windows:  # the shorter last window
             w = tokens[full_windows * t :].long()[None]
-            logits = model(w[:, :-1])
-            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), w[:, 1:].reshape(-1), reduction="sum")
+            total += cross_entropy(model(w[:, :-1]), w[:, 1:], reduction="sum")
         return float(total), len(tokens) - 1
 
     def state_dict(self) -> dict[str, Any]:

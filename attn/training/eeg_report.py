@@ -1,0 +1,182 @@
+"""What an EEG run leaves behind besides its metrics: predictions, per-subject errors, plots, baselines.
+
+Every file is written atomically (:func:`attn.training.rundir.atomic_write_text`). Numbers in
+CSV files are written with Python's shortest round-trip ``repr``, so reading them back gives the
+exact float64 values the metrics were computed from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from attn.training.metrics import nrmse
+from attn.training.plots import new_figure, save_figure
+from attn.training.rundir import atomic_write_text
+
+RIDGE_MAX_WINDOWS = 30_000
+"""Above this many windows the band-power ridge baseline is skipped (its features need ~RAM)."""
+
+
+def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_predictions(path: Path, subjects: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> Path:
+    """``subject,y_true,y_pred`` (seconds), one row per window in dataset order."""
+    rows = [(str(s), repr(float(t)), repr(float(p))) for s, t, p in zip(subjects, y_true, y_pred)]
+    atomic_write_text(path, _csv_text(("subject", "y_true", "y_pred"), rows))
+    return Path(path)
+
+
+def per_subject_errors(subjects: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> list[dict[str, Any]]:
+    """One row per subject (sorted by id): n, rmse, mae, mean_true, mean_pred (seconds)."""
+    subjects = np.asarray(subjects).astype(str)
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    rows = []
+    for subject in np.unique(subjects):
+        mask = subjects == subject
+        err = y_pred[mask] - y_true[mask]
+        rows.append({
+            "subject": str(subject),
+            "n": int(mask.sum()),
+            "rmse": float(np.sqrt(np.mean(err**2))),
+            "mae": float(np.mean(np.abs(err))),
+            "mean_true": float(y_true[mask].mean()),
+            "mean_pred": float(y_pred[mask].mean()),
+        })
+    return rows
+
+
+def write_per_subject(path: Path, rows: list[dict[str, Any]]) -> Path:
+    header = ("subject", "n", "rmse", "mae", "mean_true", "mean_pred")
+    body = [[r[k] if isinstance(r[k], (str, int)) else repr(r[k]) for k in header] for r in rows]
+    atomic_write_text(path, _csv_text(header, body))
+    return Path(path)
+
+
+def plot_predictions(path: Path, panels: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                     metrics: Mapping[str, Any], title: str) -> Path | None:
+    """Predicted against true response time, one panel per split, with the identity line."""
+    if not panels:
+        return None
+    fig = new_figure(4.2 * len(panels), 4.2)
+    for i, (split, (y_true, y_pred)) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax.scatter(y_true, y_pred, s=6, alpha=0.5, color="tab:blue", linewidths=0)
+        lo = float(min(np.min(y_true), np.min(y_pred)))
+        hi = float(max(np.max(y_true), np.max(y_pred)))
+        ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, linestyle="--", label="y = x")
+        ax.axhline(float(np.mean(y_true)), color="tab:gray", linewidth=1, linestyle=":", label=f"{split} mean")
+        facts = [f"NRMSE {metrics.get(f'{split}_nrmse', float('nan')):.3f}",
+                 f"mean predictor {metrics.get(f'{split}_mean_predictor_nrmse', float('nan')):.3f}"]
+        if metrics.get(f"{split}_oracle_floor") is not None:
+            facts.append(f"oracle floor {metrics[f'{split}_oracle_floor']:.3f}")
+        ax.set_title(f"{split} ({len(y_true)} windows)\n" + ", ".join(facts), fontsize=8)
+        ax.set_xlabel("true response time (s)")
+        ax.set_ylabel("predicted (s)")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def ridge_baseline(X: np.ndarray, y: np.ndarray, subjects: np.ndarray, split: Mapping[str, np.ndarray],
+                   sfreq: float, seed: int = 0) -> dict[str, float]:
+    """NRMSE on each non-train split of the band-power ridge fitted on the train split only.
+
+    The penalty is chosen by subject-grouped cross-validation inside the training subjects
+    (:func:`attn.datasets.eeg.features.fit_ridge`). Returns ``{}`` for datasets larger than
+    :data:`RIDGE_MAX_WINDOWS` or with fewer than two training subjects.
+    """
+    from attn.datasets.eeg.features import band_power_features, fit_ridge
+
+    used = np.concatenate([np.asarray(idx) for idx in split.values()])
+    train = np.asarray(split["train"])
+    if len(used) > RIDGE_MAX_WINDOWS or len(np.unique(subjects[train])) < 2:
+        return {}
+    features = {name: band_power_features(X[idx], sfreq) for name, idx in split.items() if len(idx)}
+    model = fit_ridge(features["train"], y[train], groups=np.asarray(subjects)[train], seed=seed)
+    return {name: nrmse(y[split[name]], model.predict(f)) for name, f in features.items() if name != "train"}
+
+
+# ---- cross-validation reports -----------------------------------------------------------------
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def cv_markdown(summary: Mapping[str, Any]) -> str:
+    """``cv_summary.md``: one row per fold and the mean ± sd line."""
+    lines = [
+        f"# {summary['recipe']}: {summary['folds']}-fold cross-validation by subject ({summary['model']})",
+        "",
+        f"Status: {summary['status']}. Each fold holds out its subjects as the test set; an inner validation",
+        "split of the remaining subjects picks the best checkpoint, so the test numbers are held-out numbers.",
+        "NRMSE = RMSE / population std of the held-out targets; *mean predictor* predicts the training mean",
+        "(the held-out split's own mean would score 1.0 by construction); *oracle floor* is the Bayes",
+        "predictor of the simulator (simulated data only).",
+        "",
+        "| fold | test subjects | windows | test NRMSE | mean predictor | ridge | oracle floor | best step |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for fold in summary["per_fold"]:
+        lines.append(
+            f"| {fold['fold']} | {len(fold['test_subjects'])} | {fold.get('n_test_windows', '-')} | "
+            f"{_fmt(fold.get('test_nrmse'))} | {_fmt(fold.get('test_mean_predictor_nrmse'))} | "
+            f"{_fmt(fold.get('test_ridge_nrmse'))} | {_fmt(fold.get('test_oracle_floor'))} | "
+            f"{_fmt(fold.get('best_step'))} |"
+        )
+    if summary.get("test_nrmse_mean") is not None:
+        lines += [
+            "",
+            f"Test NRMSE over folds: **{summary['test_nrmse_mean']:.4f} ± {_fmt(summary.get('test_nrmse_sd'), 4)}** "
+            f"(mean ± sample sd, n = {len(summary['per_fold'])}); pooled over all held-out windows: "
+            f"{_fmt(summary.get('test_nrmse_pooled'), 4)}.",
+        ]
+        for key, label in (("test_mean_predictor_nrmse_mean", "mean predictor"), ("test_ridge_nrmse_mean", "ridge"),
+                           ("test_oracle_floor_mean", "oracle floor")):
+            if summary.get(key) is not None:
+                lines.append(f"- {label}, mean over folds: {summary[key]:.4f}")
+    lines += ["", f"Wall time: {summary.get('wall_time_s', 0.0):.1f} s.", ""]
+    return "\n".join(lines)
+
+
+def plot_cv_folds(path: Path, per_fold: list[dict[str, Any]], title: str) -> Path | None:
+    """Bars of per-fold test NRMSE with the mean predictor, ridge and oracle floor as markers."""
+    done = [f for f in per_fold if f.get("test_nrmse") is not None]
+    if not done:
+        return None
+    fig = new_figure(max(5.0, 0.9 * len(done) + 3), 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(done))
+    ax.bar(x, [f["test_nrmse"] for f in done], color="tab:blue", alpha=0.8, label="model (test)")
+    for key, marker, color, label in (("test_mean_predictor_nrmse", "_", "tab:red", "mean predictor"),
+                                      ("test_ridge_nrmse", "x", "tab:green", "ridge"),
+                                      ("test_oracle_floor", "_", "black", "oracle floor")):
+        points = [(i, f[key]) for i, f in enumerate(done) if f.get(key) is not None]
+        if points:
+            ax.scatter(*zip(*points), marker=marker, s=400 if marker == "_" else 50, color=color,
+                       linewidths=2, label=label, zorder=3)
+    mean = float(np.mean([f["test_nrmse"] for f in done]))
+    ax.axhline(mean, color="tab:blue", linestyle=":", linewidth=1, label=f"model mean {mean:.3f}")
+    ax.set_xticks(x, [f"fold {f['fold']}" for f in done])
+    ax.set_ylabel("test NRMSE")
+    ax.set_ylim(0, max(1.1, max(f["test_nrmse"] for f in done) * 1.1))
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, loc="lower right")
+    return save_figure(fig, path)
