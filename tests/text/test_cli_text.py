@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -247,3 +248,17 @@ def test_installed_entry_point_and_sigkill_resume(tmp_path: Path, recipe_file: P
     assert summary["status"] == "completed" and summary["steps"] == 150
     steps = [r["step"] for r in records(run, "train")]
     assert steps == sorted(steps) and len(steps) == len(set(steps)), "no duplicated steps after resume"
+
+
+def test_eval_attention_maps_draw_every_layer_and_head(trained: Path) -> None:
+    result = cli("eval", trained, "--attention-maps", "--text", "To be or not to be", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    stats = json.loads((trained / "attention_maps" / "stats.json").read_text())
+    pngs = sorted((trained / "attention_maps").glob("*.png"))
+    assert len(pngs) == 2 * 2 == len(stats["heads"])  # 2 layers x 2 heads in the tiny recipe
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    for row in stats["heads"]:
+        # Causal attention over n keys: entropy in [0, ln n]; sparsity and diversity in [0, 1].
+        assert 0.0 <= row["entropy_nats"] <= math.log(len("To be or not to be")) + 1e-6
+        assert 0.0 <= row["sparsity"] <= 1.0 and 0.0 <= row["layer_head_diversity"] <= 1.0
+    assert cli("eval", trained, "--attention-maps").exit_code == 2  # --text is required
