@@ -35,6 +35,10 @@ class TrainConfig:
     device: str = option("auto", help="auto, cpu, cuda, cuda:N or mps (the --device option overrides it)")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = option("auto", help="auto: bf16 autocast on CUDA, fp32 elsewhere")
     compile: Union[bool, Literal["auto"]] = option("auto", help="torch.compile the model (auto: on CUDA only)")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = option(
+        "default", help="torch.compile mode (reduce-overhead adds CUDA graphs)")
+    compile_scope: Literal["model", "blocks"] = option(
+        "model", help="compile the whole model, or each repeated block separately (compiles once, much faster to start)")
     loss: Literal["mse", "huber"] = option("mse", help="regression loss (EEG)")
     folds: int = option(1, help="k-fold cross-validation by subject (EEG); 1 = a single train/val/test split", min=1)
     adaptive_augmentation: bool = option(False, help="adapt noise/smoothing augmentation with the feature-attention controller (EEG)")

@@ -1,4 +1,4 @@
-"""What an EEG run leaves behind besides its metrics: predictions, per-subject errors, plots, baselines.
+"""What an EEG run leaves behind besides its metrics: predictions, per-subject errors, plots, CV reports.
 
 Every file is written atomically (:func:`attn.training.rundir.atomic_write_text`). Numbers in
 CSV files are written with Python's shortest round-trip ``repr``, so reading them back gives the
@@ -18,10 +18,6 @@ import numpy as np
 from attn.training.metrics import nrmse
 from attn.training.plots import new_figure, save_figure
 from attn.training.rundir import atomic_write_text
-
-RIDGE_MAX_WINDOWS = 30_000
-"""Above this many windows the band-power ridge baseline is skipped (its features need ~RAM)."""
-
 
 def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     buffer = io.StringIO()
@@ -92,25 +88,6 @@ def plot_predictions(path: Path, panels: Mapping[str, tuple[np.ndarray, np.ndarr
     return save_figure(fig, path)
 
 
-def ridge_baseline(X: np.ndarray, y: np.ndarray, subjects: np.ndarray, split: Mapping[str, np.ndarray],
-                   sfreq: float, seed: int = 0) -> dict[str, float]:
-    """NRMSE on each non-train split of the band-power ridge fitted on the train split only.
-
-    The penalty is chosen by subject-grouped cross-validation inside the training subjects
-    (:func:`attn.datasets.eeg.features.fit_ridge`). Returns ``{}`` for datasets larger than
-    :data:`RIDGE_MAX_WINDOWS` or with fewer than two training subjects.
-    """
-    from attn.datasets.eeg.features import band_power_features, fit_ridge
-
-    used = np.concatenate([np.asarray(idx) for idx in split.values()])
-    train = np.asarray(split["train"])
-    if len(used) > RIDGE_MAX_WINDOWS or len(np.unique(subjects[train])) < 2:
-        return {}
-    features = {name: band_power_features(X[idx], sfreq) for name, idx in split.items() if len(idx)}
-    model = fit_ridge(features["train"], y[train], groups=np.asarray(subjects)[train], seed=seed)
-    return {name: nrmse(y[split[name]], model.predict(f)) for name, f in features.items() if name != "train"}
-
-
 # ---- cross-validation reports -----------------------------------------------------------------
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -130,14 +107,14 @@ def cv_markdown(summary: Mapping[str, Any]) -> str:
         "(the held-out split's own mean would score 1.0 by construction); *oracle floor* is the Bayes",
         "predictor of the simulator (simulated data only).",
         "",
-        "| fold | test subjects | windows | test NRMSE | mean predictor | ridge | oracle floor | best step |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| fold | test subjects | windows | test NRMSE | mean predictor | oracle floor | best step |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for fold in summary["per_fold"]:
         lines.append(
             f"| {fold['fold']} | {len(fold['test_subjects'])} | {fold.get('n_test_windows', '-')} | "
             f"{_fmt(fold.get('test_nrmse'))} | {_fmt(fold.get('test_mean_predictor_nrmse'))} | "
-            f"{_fmt(fold.get('test_ridge_nrmse'))} | {_fmt(fold.get('test_oracle_floor'))} | "
+            f"{_fmt(fold.get('test_oracle_floor'))} | "
             f"{_fmt(fold.get('best_step'))} |"
         )
     if summary.get("test_nrmse_mean") is not None:
@@ -147,7 +124,7 @@ def cv_markdown(summary: Mapping[str, Any]) -> str:
             f"(mean ± sample sd, n = {len(summary['per_fold'])}); pooled over all held-out windows: "
             f"{_fmt(summary.get('test_nrmse_pooled'), 4)}.",
         ]
-        for key, label in (("test_mean_predictor_nrmse_mean", "mean predictor"), ("test_ridge_nrmse_mean", "ridge"),
+        for key, label in (("test_mean_predictor_nrmse_mean", "mean predictor"),
                            ("test_oracle_floor_mean", "oracle floor")):
             if summary.get(key) is not None:
                 lines.append(f"- {label}, mean over folds: {summary[key]:.4f}")
@@ -156,7 +133,7 @@ def cv_markdown(summary: Mapping[str, Any]) -> str:
 
 
 def plot_cv_folds(path: Path, per_fold: list[dict[str, Any]], title: str) -> Path | None:
-    """Bars of per-fold test NRMSE with the mean predictor, ridge and oracle floor as markers."""
+    """Bars of per-fold test NRMSE with the mean predictor and the oracle floor as markers."""
     done = [f for f in per_fold if f.get("test_nrmse") is not None]
     if not done:
         return None
@@ -165,11 +142,10 @@ def plot_cv_folds(path: Path, per_fold: list[dict[str, Any]], title: str) -> Pat
     x = np.arange(len(done))
     ax.bar(x, [f["test_nrmse"] for f in done], color="tab:blue", alpha=0.8, label="model (test)")
     for key, marker, color, label in (("test_mean_predictor_nrmse", "_", "tab:red", "mean predictor"),
-                                      ("test_ridge_nrmse", "x", "tab:green", "ridge"),
                                       ("test_oracle_floor", "_", "black", "oracle floor")):
         points = [(i, f[key]) for i, f in enumerate(done) if f.get(key) is not None]
         if points:
-            ax.scatter(*zip(*points), marker=marker, s=400 if marker == "_" else 50, color=color,
+            ax.scatter(*zip(*points), marker=marker, s=400, color=color,
                        linewidths=2, label=label, zorder=3)
     mean = float(np.mean([f["test_nrmse"] for f in done]))
     ax.axhline(mean, color="tab:blue", linestyle=":", linewidth=1, label=f"model mean {mean:.3f}")

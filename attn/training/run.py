@@ -182,6 +182,7 @@ def _finish(recipe: Recipe, task: Task, model: torch.nn.Module, runtime: Runtime
         full = recipe.train.final_eval == "full"
         summary["best_checkpoint_eval"] = {"split": "val", "full_split": full,
                                            **task.final_report(model, runtime, run_dir, full=full)}
+    summary["process_wall_s"] = process_age_s()
     atomic_write_json(run_dir / "summary.json", summary)
     plot_loss_curve(MetricsLog(run_dir / "metrics.jsonl").read(), run_dir / "loss_curve.png",
                     title=f"{recipe.name} ({recipe.model_name})", metric=task.metric)
@@ -218,6 +219,13 @@ def model_flops_utilisation(model: torch.nn.Module, tokens_per_s: float, runtime
     name = torch.cuda.get_device_name(runtime.device)
     peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
     return flops_per_token() * tokens_per_s / peak if peak else None
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (interpreter start-up and imports included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
 
 
 def load_run(run_dir: Path) -> tuple[Recipe, dict[str, Any]]:

@@ -31,6 +31,21 @@ from attn.training.tasks.base import Task
 WARMUP_STEPS_EXCLUDED = 5  # first steps (compilation, allocator warm-up) left out of throughput
 
 
+def compile_model(model: nn.Module, cfg: TrainConfig) -> nn.Module:
+    """torch.compile the whole model, or (scope "blocks") each repeated block in place.
+
+    Compiling the blocks separately compiles one block's code once and reuses it for every
+    layer, which starts much faster than compiling the whole model.
+    """
+    mode = None if cfg.compile_mode == "default" else cfg.compile_mode
+    blocks = getattr(model, "blocks", None)
+    if cfg.compile_scope == "blocks" and isinstance(blocks, nn.ModuleList):
+        for block in blocks:
+            block.compile(mode=mode)
+        return model
+    return torch.compile(model, mode=mode)
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with weight decay on weight matrices (2-D and up) only; fused on CUDA."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -109,12 +124,32 @@ class Trainer:
         self.optimizer = build_optimizer(model, cfg, runtime.device)
         self.scaler = torch.amp.GradScaler("cuda") if runtime.precision == "fp16" else None
         self.state = TrainerState()
-        # The model evaluation runs (compiled if asked, never DDP-wrapped) and the one training runs.
-        self.eval_model = torch.compile(model) if runtime.compile else model
+        self._wrap(compiled=runtime.compile)
+
+    def _wrap(self, compiled: bool) -> None:
+        """The model evaluation runs (compiled if asked, never DDP-wrapped) and the one training runs."""
+        self.eval_model = compile_model(self.raw_model, self.cfg) if compiled else self.raw_model
         self.model = self.eval_model
-        if world.distributed:
-            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+        if self.world.distributed:
+            ids = [self.runtime.device.index] if self.runtime.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.eval_model, device_ids=ids)
+
+    def _first_step_or_fallback(self, step: int, progress: float) -> torch.Tensor:
+        """The first step compiles; if compilation fails, continue uncompiled with a notice."""
+        try:
+            return self._train_step(step, progress)
+        except Exception as err:  # noqa: BLE001 - any compiler failure; eager mode is always correct
+            if not self.runtime.compile or isinstance(err, TrainingDiverged):
+                raise
+            self.display.note(f"[yellow]note:[/] compilation failed ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:160] if str(err) else ''}); continuing without it")
+            self.runtime.compile = False
+            self.optimizer.zero_grad(set_to_none=True)
+            if hasattr(self.raw_model, "blocks"):  # undo in-place block compilation
+                for block in self.raw_model.blocks:
+                    block._compiled_call_impl = None
+            self._wrap(compiled=False)
+            return self._train_step(step, progress)
 
     def restore(self, checkpoint: dict[str, Any], source: Path) -> None:
         """Continue from a checkpoint: weights, optimizer, progress, random and data state."""
@@ -208,7 +243,8 @@ class Trainer:
                 if self.total_steps is not None and step >= self.total_steps:
                     break
                 elapsed = state.elapsed_s + (time.perf_counter() - wall_start)
-                loss_sum += self._train_step(step, self._progress(step, elapsed))
+                take_step = self._first_step_or_fallback if step == start_step else self._train_step
+                loss_sum += take_step(step, self._progress(step, elapsed))
                 losses_in_window += 1
                 state.step = step = step + 1
                 last = self.total_steps is not None and step >= self.total_steps

@@ -69,3 +69,7 @@ class Task(ABC):
     def after_evaluation(self, metrics: dict[str, float]) -> dict[str, Any]:
         """Hook after each evaluation (EEG adaptive augmentation); returns extra fields to log."""
         return {}
+
+    def summary_rows(self, report: dict[str, Any]) -> list[tuple[str, Any]]:
+        """Extra rows for the end-of-run table, from :meth:`final_report`'s result (test metrics, baselines)."""
+        return []

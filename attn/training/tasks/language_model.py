@@ -21,32 +21,34 @@ EVAL_SEED = 20240601  # evaluation windows are the same at every evaluation and 
 class WindowSampler:
     """Uniform random windows of ``block_size + 1`` tokens from one or more token arrays.
 
-    A window never crosses from one array into the next. Start positions come from a CPU
-    generator (its state is the data position saved in checkpoints); the gather runs on the
-    device where the tokens live.
+    A window never crosses from one array into the next. Start positions are drawn by a
+    generator on the tokens' device, so sampling a batch needs no host-device transfer or
+    sync; the generator's state is the data position saved in checkpoints.
     """
 
     def __init__(self, arrays: list[torch.Tensor], block_size: int, batch_size: int, seed: int):
+        device = arrays[0].device
         self.block_size = block_size
         self.batch_size = batch_size
         self.tokens = torch.cat(arrays)
-        counts = torch.tensor([len(a) - block_size for a in arrays], dtype=torch.int64)
-        self.valid_cum = torch.cumsum(counts, 0)
-        starts = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(torch.tensor([len(a) for a in arrays]), 0)[:-1]])
+        lengths = torch.tensor([len(a) for a in arrays], dtype=torch.int64)
+        counts = lengths - block_size
+        self.total_valid = int(counts.sum())
+        valid_cum = torch.cumsum(counts, 0)
+        starts = torch.cumsum(lengths, 0) - lengths
         # Position j among all valid starts -> offset into the concatenation.
-        self.shift = starts - torch.cat([torch.zeros(1, dtype=torch.int64), self.valid_cum[:-1]])
-        self.total_valid = int(self.valid_cum[-1])
-        self.generator = torch.Generator().manual_seed(seed)
-        self.arange = torch.arange(block_size + 1, device=self.tokens.device)
+        self.valid_cum = valid_cum.to(device)
+        self.shift = (starts - (valid_cum - counts)).to(device)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.arange = torch.arange(block_size + 1, device=device)
 
     def offsets(self, n: int) -> torch.Tensor:
-        ix = torch.randint(self.total_valid, (n,), generator=self.generator)
+        ix = torch.randint(self.total_valid, (n,), generator=self.generator, device=self.tokens.device)
         which = torch.searchsorted(self.valid_cum, ix, right=True)
         return ix + self.shift[which]
 
     def windows(self, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = offsets.to(self.tokens.device, non_blocking=True)[:, None] + self.arange
-        w = self.tokens[idx].long()
+        w = self.tokens[offsets[:, None] + self.arange].long()
         return w[:, :-1], w[:, 1:]
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,115 @@
+"""GPU speed of the text trainer: throughput, compile time, MFU and time to a target loss.
+
+Each experiment is one `attn train` process with its own fresh torch.compile cache (so compile
+time is the cold-start cost a user pays), timed from process start. Results are read from the
+run's summary.json and printed as a markdown table; with --out, the table and the raw
+summaries are written there too.
+
+    python benchmarks/gpu.py throughput            # the reference configuration, several compile settings
+    python benchmarks/gpu.py ttq                   # time to val_loss <= 1.47 with the fast recipe
+    python benchmarks/gpu.py custom --name x --recipe shakespeare_char -- train.max_steps=300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REFERENCE = "shakespeare_char"
+# The reference run's throughput: about 14 ms per iteration of 64 x 256 tokens on an H100.
+REFERENCE_TOKENS_PER_S = 64 * 256 / 0.014
+
+THROUGHPUT = {
+    "compile-blocks": ["train.compile=true", "train.compile_scope=blocks"],
+    "compile": ["train.compile=true"],
+    "eager": ["train.compile=false"],
+    "compile-cudagraphs": ["train.compile=true", "train.compile_mode=reduce-overhead"],
+    "compile-max-autotune": ["train.compile=true", "train.compile_mode=max-autotune-no-cudagraphs"],
+}
+THROUGHPUT_STEPS = ["train.max_steps=400", "train.eval_interval=100000", "train.final_eval=none", "train.log_interval=50"]
+
+
+def run_experiment(name: str, recipe: str, overrides: list[str], workdir: Path, timeout: int) -> dict:
+    """One `attn train` process; returns its summary plus the wall time measured from outside."""
+    runs = workdir / name
+    cache = Path(tempfile.mkdtemp(prefix="inductor-", dir=workdir))
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "attn", "train", recipe, *overrides, "--runs-dir", str(runs), "--quiet"]
+    start = time.perf_counter()
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - start
+    shutil.rmtree(cache, ignore_errors=True)
+    summaries = list(runs.glob("*/*/summary.json"))
+    if proc.returncode != 0 or not summaries:
+        return {"name": name, "error": (proc.stderr or proc.stdout)[-2000:], "command": " ".join(command)}
+    summary = json.loads(summaries[0].read_text())
+    metrics = [json.loads(line) for line in (summaries[0].parent / "metrics.jsonl").read_text().splitlines()]
+    return {"name": name, "command": " ".join(command), "outside_wall_s": wall, "summary": summary, "metrics": metrics}
+
+
+def row(result: dict) -> str:
+    if "error" in result:
+        return f"| {result['name']} | error: {result['error'].strip().splitlines()[-1][:80]} |"
+    s = result["summary"]
+    tps = s.get("tok_per_s", 0.0)
+    full = s.get("best_checkpoint_eval", {}).get("val_loss")
+    cells = [
+        result["name"], f"{s['steps']}", f"{tps / 1e6:.3f}", f"{tps / REFERENCE_TOKENS_PER_S:.2f}x",
+        f"{100 * s['mfu']:.1f}%" if "mfu" in s else "-", f"{s['warmup_s']:.1f}",
+        f"{s['best']['val_loss']:.4f}" if s["best"].get("val_loss") is not None else "-",
+        f"{full:.4f}" if full is not None else "-", f"{s['process_wall_s']:.1f}", f"{result['outside_wall_s']:.1f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+HEADER = ("| experiment | steps | M tok/s | vs reference | MFU | warm-up incl. compile (s) | best val (sampled) "
+          "| best ckpt val (full split) | process wall (s) | outside wall (s) |\n" + "|---" * 10 + "|")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["throughput", "ttq", "custom"])
+    parser.add_argument("--only", default=None, help="comma-separated experiment names to run")
+    parser.add_argument("--name", default="custom")
+    parser.add_argument("--recipe", default=REFERENCE)
+    parser.add_argument("--repeat", type=int, default=1, help="run each experiment this many times")
+    parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_intermixed_args()
+
+    if args.mode == "throughput":
+        experiments = {k: (REFERENCE, v + THROUGHPUT_STEPS + args.overrides) for k, v in THROUGHPUT.items()}
+    elif args.mode == "ttq":
+        experiments = {"shakespeare_char_fast": ("shakespeare_char_fast", list(args.overrides))}
+    else:
+        experiments = {args.name: (args.recipe, list(args.overrides))}
+    if args.only:
+        keep = set(args.only.split(","))
+        experiments = {k: v for k, v in experiments.items() if k in keep}
+
+    workdir = Path(tempfile.mkdtemp(prefix="attn-gpu-bench-"))
+    results = []
+    print(HEADER, flush=True)
+    for name, (recipe, overrides) in experiments.items():
+        for i in range(args.repeat):
+            label = name if args.repeat == 1 else f"{name}#{i + 1}"
+            result = run_experiment(label, recipe, overrides, workdir, args.timeout)
+            results.append(result)
+            print(row(result), flush=True)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"gpu_{args.mode}.md").write_text(HEADER + "\n" + "\n".join(map(row, results)) + "\n")
+        (args.out / f"gpu_{args.mode}.json").write_text(json.dumps(results, indent=1))
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
