@@ -81,6 +81,8 @@ def resolve_recipe_path(ref: str) -> Path:
     known = builtin_recipes()
     if ref in known:
         return known[ref]
+    if path.parent.name == "recipes" and path.stem in known:  # `recipes/NAME.yaml` outside the repository
+        return known[path.stem]
     if path.suffix in (".yaml", ".yml") or "/" in ref:
         raise RecipeError(f"recipe file '{ref}' does not exist")
     import difflib
