@@ -1,0 +1,193 @@
+"""EEG end to end through the command line: train, files, resume, cross-validation, eval, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from eeg_helpers import only_run_dir, read_csv, read_records, run_cli, tiny_recipe, write_recipe
+
+import attn.training.trainer as trainer_module
+from attn.attention.adaptive import HEADS
+from attn.datasets.eeg import load_eeg_dataset
+from attn.recipe import builtin_recipes, load_recipe, parse_recipe
+from attn.training.checkpoint import load_checkpoint
+
+STEPS_PER_EPOCH = 3  # 4 training subjects x 6 windows = 24 windows in batches of 8
+
+
+def independent_nrmse(y_true: list[float], y_pred: list[float]) -> float:
+    """RMSE over the population standard deviation of y_true, in plain float64 Python."""
+    n = len(y_true)
+    mean = math.fsum(y_true) / n
+    rmse = math.sqrt(math.fsum((p - t) ** 2 for t, p in zip(y_true, y_pred)) / n)
+    return rmse / math.sqrt(math.fsum((t - mean) ** 2 for t in y_true) / n)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("eeg_run")
+    result = run_cli(["train", write_recipe(folder, tiny_recipe()), "--runs-dir", folder / "runs"])
+    assert result.exit_code == 0, result.output
+    return only_run_dir(folder / "runs")
+
+
+def test_a_run_logs_val_nrmse_each_epoch_and_reports_test_metrics(trained: Path) -> None:
+    evals = read_records(trained, "eval")
+    assert [r["step"] for r in evals] == [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]
+    assert all(math.isfinite(r["val_nrmse"]) and r["val_nrmse"] > 0 for r in evals)
+    summary = json.loads((trained / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == 2 * STEPS_PER_EPOCH
+    assert summary["metric"] == "val_nrmse" and "win_per_s" in summary
+    report = summary["best_checkpoint_eval"]
+    for split in ("val", "test"):
+        for key in ("nrmse", "rmse", "mae", "r2", "pearson_r", "loss", "mean_predictor_nrmse", "oracle_floor"):
+            assert f"{split}_{key}" in report, f"{split}_{key}"
+    assert report["val_nrmse"] == pytest.approx(summary["best"]["val_nrmse"], rel=1e-6)
+    for name in ("predictions.png", "loss_curve.png", "split.json", "checkpoints/best.pt", "env.json"):
+        assert (trained / name).is_file(), name
+    assert (trained / "predictions.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_prediction_files_match_the_split_and_the_reported_nrmse(trained: Path) -> None:
+    summary = json.loads((trained / "summary.json").read_text())["best_checkpoint_eval"]
+    extras = load_checkpoint(trained / "checkpoints" / "best.pt")["extras"]
+    recipe = parse_recipe(yaml.safe_load((trained / "recipe.yaml").read_text()), "tiny_eeg")
+    data = load_eeg_dataset(recipe.data)
+    subjects = np.asarray(data.subjects).astype(str)
+    train_subjects = set(extras["split"]["train"])
+    for split in ("val", "test"):
+        rows = read_csv(trained / f"predictions_{split}.csv")
+        in_split = [i for i, s in enumerate(subjects) if s in set(extras["split"][split])]
+        assert [r["subject"] for r in rows] == [subjects[i] for i in in_split]
+        assert [float(r["y_true"]) for r in rows] == [float(data.y[i]) for i in in_split]
+        assert not train_subjects & {r["subject"] for r in rows}
+        nrmse = independent_nrmse([float(r["y_true"]) for r in rows], [float(r["y_pred"]) for r in rows])
+        assert nrmse == pytest.approx(summary[f"{split}_nrmse"], rel=1e-9)
+    # Per-subject table, recomputed from the predictions.
+    rows = read_csv(trained / "predictions_test.csv")
+    for entry in read_csv(trained / "per_subject_test.csv"):
+        mine = [(float(r["y_true"]), float(r["y_pred"])) for r in rows if r["subject"] == entry["subject"]]
+        assert int(entry["n"]) == len(mine)
+        assert float(entry["rmse"]) == pytest.approx(math.sqrt(sum((p - t) ** 2 for t, p in mine) / len(mine)))
+        assert float(entry["mean_pred"]) == pytest.approx(sum(p for _, p in mine) / len(mine))
+    # The training-set statistics travel with the checkpoint.
+    y_train = [float(y) for y, s in zip(data.y, subjects) if s in train_subjects]
+    assert extras["target_mean"] == pytest.approx(sum(y_train) / len(y_train), rel=1e-12)
+
+
+def test_eval_rescores_the_test_split_from_the_checkpoint(trained: Path) -> None:
+    result = run_cli(["eval", trained, "--split", "test", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((trained / "eval.json").read_text())["metrics"]
+    summary = json.loads((trained / "summary.json").read_text())["best_checkpoint_eval"]
+    assert metrics["test_nrmse"] == pytest.approx(summary["test_nrmse"], rel=1e-6)
+
+
+def _interrupt_at(step: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deliver a real SIGINT to this process right after optimizer step ``step``."""
+    original = trainer_module.Trainer._train_step
+
+    def train_step(self: object, at: int, progress: float) -> object:
+        loss = original(self, at, progress)
+        if at + 1 == step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(trainer_module.Trainer, "_train_step", train_step)
+
+
+def test_interrupted_run_resumes_to_the_same_end_with_adaptive_augmentation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = write_recipe(tmp_path, tiny_recipe(epochs=3, adaptive_augmentation=True))
+    assert run_cli(["train", recipe, "--runs-dir", tmp_path / "full", "-q"]).exit_code == 0
+    full = only_run_dir(tmp_path / "full")
+    evals = read_records(full, "eval")
+    assert len(evals) == 3  # one per epoch, each with the controller's state
+    for record in evals:
+        weights = [record[f"aug_weight_{h}"] for h in HEADS]
+        assert sum(weights) == pytest.approx(1.0) and all(w > 0 for w in weights)
+        assert record["aug_sigma"] > 0 and record["aug_tau"] > 0
+
+    with monkeypatch.context() as patch:
+        _interrupt_at(STEPS_PER_EPOCH + 1, patch)  # in the middle of the second epoch
+        result = run_cli(["train", recipe, "--runs-dir", tmp_path / "split", "-q"])
+    assert result.exit_code == 130, result.output
+    split = only_run_dir(tmp_path / "split")
+    assert json.loads((split / "summary.json").read_text())["status"] == "interrupted"
+    result = run_cli(["train", "--resume", split, "-q"])
+    assert result.exit_code == 0, result.output
+
+    assert read_records(split, "eval") == evals
+    last_full = read_records(full, "train")[-1]
+    last_split = read_records(split, "train")[-1]
+    assert last_split["step"] == last_full["step"] and last_split["train_loss"] == last_full["train_loss"]
+    weights_full = load_checkpoint(full / "checkpoints" / "last.pt")["model"]
+    weights_split = load_checkpoint(split / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(weights_full[k], weights_split[k]) for k in weights_full)
+
+
+def test_kfold_holds_out_every_subject_once_and_summarises_the_folds(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, tiny_recipe(folds=3, epochs=1))
+    result = run_cli(["train", recipe, "--runs-dir", tmp_path / "runs", "-q"])
+    assert result.exit_code == 0, result.output
+    parent = only_run_dir(tmp_path / "runs")
+    summary = json.loads((parent / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["folds"] == 3
+    data = load_eeg_dataset(parse_recipe(tiny_recipe(), "tiny_eeg").data)
+    all_subjects = sorted(set(np.asarray(data.subjects).astype(str)))
+    held_out = []
+    scores = []
+    for i, fold in enumerate(summary["per_fold"]):
+        fold_dir = parent / f"fold-{i}"
+        rows = read_csv(fold_dir / "predictions_test.csv")
+        held_out += sorted({r["subject"] for r in rows})
+        assert sorted({r["subject"] for r in rows}) == fold["test_subjects"]
+        extras = load_checkpoint(fold_dir / "checkpoints" / "best.pt")["extras"]
+        assert not set(extras["split"]["train"]) & set(fold["test_subjects"])
+        assert not set(extras["split"]["val"]) & set(fold["test_subjects"])
+        assert len(extras["split"]["val"]) >= 1, "an inner validation split picks the checkpoint"
+        fold_summary = json.loads((fold_dir / "summary.json").read_text())
+        assert fold["test_nrmse"] == fold_summary["best_checkpoint_eval"]["test_nrmse"]
+        assert fold["test_nrmse"] == pytest.approx(
+            independent_nrmse([float(r["y_true"]) for r in rows], [float(r["y_pred"]) for r in rows]), rel=1e-9)
+        scores.append(fold["test_nrmse"])
+    assert sorted(held_out) == all_subjects, "every subject is held out exactly once"
+    assert summary["test_nrmse_mean"] == pytest.approx(float(np.mean(scores)), rel=1e-12)
+    assert summary["test_nrmse_sd"] == pytest.approx(float(np.std(scores, ddof=1)), rel=1e-12)
+    for name in ("recipe.yaml", "env.json", "cv.json", "cv_summary.md", "cv_folds.png"):
+        assert (parent / name).is_file(), name
+    assert "± " in (parent / "cv_summary.md").read_text()
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["train.folds=7"], "train.folds=7 is more than the 6 subjects"),
+    (["data.val_fraction=0"], "val_fraction > 0"),
+    (["train.folds=3", "data.val_fraction=0"], "val_fraction > 0"),
+])
+def test_bad_eeg_settings_exit_2_with_a_clear_message(tmp_path: Path, recipe_file: Path, overrides: list[str],
+                                                      message: str) -> None:
+    result = run_cli(["train", recipe_file, *overrides, "--runs-dir", tmp_path / "runs", "-q"])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("summary.json"))
+
+
+def test_builtin_eeg_recipes_validate_and_have_one_line_descriptions() -> None:
+    names = [n for n in builtin_recipes() if n.startswith("eeg_")]
+    assert {"eeg_cnn", "eeg_sparse_lightweight", "eeg_sparse_improved", "eeg_eegnex", "eeg_hbn_example"} <= set(names)
+    for name in names:
+        result = run_cli(["recipes", "validate", name])
+        assert result.exit_code == 0, result.output
+        recipe = load_recipe(name)
+        assert recipe.family == "eeg" and recipe.description and "\n" not in recipe.description.strip()
+        assert recipe.model.dropout == 0.4
+    assert load_recipe("eeg_hbn_example").data.source == "hbn"
