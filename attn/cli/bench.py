@@ -17,7 +17,7 @@ app.add_typer(bench_app, name="bench")
 bench_app.add_typer(vs_app, name="vs")
 
 _RECIPE_OVERRIDES = typer.Option(
-    None, "--set", help="A recipe override for both sides, e.g. --set train.eval_interval=100 (repeatable).",
+    None, "--set", help="A recipe override for every side, applied after --budget-s/--steps, e.g. --set train.eval_interval=100 (repeatable).",
 )
 _DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default auto).")
 _RUNS_DIR = typer.Option(None, "--runs-dir", help="Where bench directories go. Default: $ATTN_RUNS_DIR or ./runs.")
@@ -65,6 +65,34 @@ def vs_lstm(
                             lstm_lr=lstm_lr, lstm_dropout=lstm_dropout, runs_dir=str(runs_dir) if runs_dir else None,
                             quiet=quiet, generation_chars=gen_chars, layer_repeats=repeats, command=command)
     run_lstm_bench(opts, console)
+
+
+@vs_app.command("cnn")
+@user_errors
+def vs_cnn(
+    recipe: Optional[str] = typer.Option(
+        None, "--recipe", help="An EEG attention recipe (file or built-in name). Default: eeg_sparse_lightweight.",
+    ),
+    budget_s: Optional[float] = _BUDGET_S,
+    steps: Optional[int] = _STEPS,
+    device: Optional[str] = _DEVICE,
+    runs_dir: Optional[Path] = _RUNS_DIR,
+    overrides: Optional[List[str]] = _RECIPE_OVERRIDES,
+    quiet: bool = _QUIET,
+) -> None:
+    """EEG attention model vs eeg-cnn (and eeg-eegnex with braindecode) on one subject split: NRMSE, speed, memory.
+
+    Without --budget-s or --steps every side trains for the recipe's epochs.
+
+    Example: attn bench vs cnn --device cpu
+    """
+    from attn.bench.vs_cnn import CNNBenchOptions, run_cnn_bench
+
+    command = _command("vs", "cnn", recipe=recipe, budget_s=budget_s, steps=steps, device=device,
+                       runs_dir=runs_dir, set=overrides)
+    opts = CNNBenchOptions(recipe=recipe, device=device, budget_s=budget_s, steps=steps, overrides=list(overrides or []),
+                           runs_dir=str(runs_dir) if runs_dir else None, quiet=quiet, command=command)
+    run_cnn_bench(opts, console)
 
 
 @bench_app.command("attention")

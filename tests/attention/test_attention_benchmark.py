@@ -37,8 +37,8 @@ def test_tiny_cpu_run_writes_complete_report(bench, tmp_path, capsys):
             assert cell["saved_activations_mib"] > 0 and cell["peak_mib"] is None
         assert isinstance(saved["time_exponent"][method], float)
     assert report["results"].keys() == saved["results"].keys()
-    assert "## Time (ms, median)" in (tmp_path / "report.md").read_text()
-    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Time per forward+backward (ms, median)" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_exponent_fit_and_saved_activation_counter(bench):

@@ -1,0 +1,225 @@
+"""The pieces every side-by-side training comparison shares.
+
+Each side is a resolved recipe trained in its own process (:mod:`attn.bench.worker`), one after
+the other, with its run directory inside the bench directory. Afterwards the parent reads each
+run's ``summary.json``, ``metrics.jsonl`` and ``bench_side.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from attn.bench.report import fmt
+from attn.bench.worker import SIDE_FILE, SPEC_FILE
+from attn.errors import UserError
+from attn.recipe import Recipe
+from attn.training.plots import new_figure, save_figure
+from attn.training.rundir import MetricsLog, atomic_write_json, create_run_dir, read_json
+
+# What `train.max_time_s` counts, as the trainer implements it (attn/training/trainer.py).
+BUDGET_RULE = (
+    "The time budget is train.max_time_s, the trainer's own clock: wall time from the first "
+    "training step, counting training steps, the periodic evaluations, checkpoint saves and "
+    "(with torch.compile) compilation in the first steps and the first evaluation. It does not "
+    "count process start, data loading, model construction or the final evaluation of the best "
+    "checkpoint. The budget is checked at every log point (train.log_interval steps), and the "
+    "run then evaluates once more, so a run ends up to one log interval plus one evaluation "
+    "past it (wall_time_s shows exactly how long it ran). Both sides are timed the same way."
+)
+THROUGHPUT_RULE = (
+    "Throughput counts training steps only: it leaves out the first 5 steps (warm-up: allocator, "
+    "cuDNN autotuning, compilation; reported as warmup_s) and the time spent in evaluations and "
+    "checkpoints. GPU time is taken after torch.cuda.synchronize at log points."
+)
+
+
+@dataclass
+class Side:
+    """One model in a comparison: a short key, a label for tables and its resolved recipe."""
+
+    key: str
+    label: str
+    recipe: Recipe
+
+
+def budget_overrides(budget_s: float | None, steps: int | None) -> tuple[list[str], dict[str, Any]]:
+    """Recipe overrides for a ``--budget-s`` or ``--steps`` budget, and its description."""
+    if budget_s is not None and steps is not None:
+        raise UserError("give either --budget-s or --steps, not both")
+    if budget_s is not None:
+        if not budget_s > 0:
+            raise UserError(f"--budget-s must be > 0 (got {budget_s})")
+        return ([f"train.max_time_s={budget_s}", "train.max_steps=null", "train.epochs=null"],
+                {"kind": "time", "seconds": budget_s})
+    if steps is not None:
+        if steps < 1:
+            raise UserError(f"--steps must be >= 1 (got {steps})")
+        return ([f"train.max_steps={steps}", "train.max_time_s=null", "train.epochs=null"],
+                {"kind": "steps", "steps": steps})
+    return [], {"kind": "recipe"}
+
+
+def describe_budget(budget: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
+    """The budget as both sides run it: the recipe's stopping keys filled in."""
+    cfg = recipe.train
+    return {**budget, "max_steps": cfg.max_steps, "epochs": cfg.epochs, "max_time_s": cfg.max_time_s,
+            "rule": BUDGET_RULE if cfg.max_time_s is not None else
+            "Every side runs the same number of optimizer steps (or epochs) on batches of the same size."}
+
+
+def budget_text(budget: dict[str, Any]) -> str:
+    """The budget of :func:`describe_budget` in words."""
+    if budget["kind"] == "time":
+        return f"{budget['seconds']:g} s of training wall time (train.max_time_s)"
+    if budget["kind"] == "steps":
+        return f"{budget['steps']} optimizer steps"
+    keys = ", ".join(f"{k} {budget[k]}" for k in ("max_steps", "epochs", "max_time_s") if budget.get(k) is not None)
+    return f"the recipe's own length ({keys})"
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment for a worker (torchrun's variables removed: one process per side)."""
+    env = dict(os.environ)
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    return env
+
+
+def train_side(side: Side, bench_dir: Path, device: str | None, *, quiet: bool = False,
+               generation: dict[str, Any] | None = None) -> Path:
+    """Train ``side`` in a new process; its run directory (``bench_dir/<recipe name>/<timestamp>``)."""
+    run_dir = create_run_dir(bench_dir, side.recipe.name)
+    spec = {"label": side.label, "recipe": side.recipe.to_dict(), "run_dir": str(run_dir), "device": device,
+            "quiet": quiet, "threads": torch.get_num_threads(), "generation": generation}
+    atomic_write_json(run_dir / SPEC_FILE, spec)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "attn.bench.worker", str(run_dir / SPEC_FILE)],
+                            env=child_environment(), check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0 or not (run_dir / SIDE_FILE).is_file():
+        raise UserError(f"training the {side.label} side failed (exit code {result.returncode}); "
+                        f"see the messages above and its run directory {run_dir}")
+    side_info = read_json(run_dir / SIDE_FILE)
+    side_info["subprocess_wall_s"] = elapsed
+    atomic_write_json(run_dir / SIDE_FILE, side_info)
+    return run_dir
+
+
+def eval_curve(run_dir: Path, metric: str) -> list[dict[str, float]]:
+    """``{step, elapsed_s, value}`` of every evaluation in ``metrics.jsonl``, in order.
+
+    An evaluation's ``elapsed_s`` is the trainer's clock when the evaluated weights existed: the
+    eval record's own ``elapsed_s`` if it has one, else that of the training record the trainer
+    logs at the same step just before evaluating (it counts all earlier evaluations, not this one).
+    """
+    records = MetricsLog(Path(run_dir) / "metrics.jsonl").read()
+    train_elapsed = {r["step"]: r["elapsed_s"] for r in records if r.get("kind") == "train" and "elapsed_s" in r}
+    curve = []
+    for record in records:
+        if record.get("kind") != "eval" or record.get(metric) is None:
+            continue
+        elapsed = record.get("elapsed_s", train_elapsed.get(record["step"]))
+        curve.append({"step": record["step"], "elapsed_s": elapsed, "value": record[metric]})
+    return curve
+
+
+def first_reaching(curve: list[dict[str, float]], target: float | None) -> dict[str, float] | None:
+    """The first evaluation at or below ``target`` (no interpolation); None if none reaches it."""
+    if target is None:
+        return None
+    return next((point for point in curve if point["value"] <= target), None)
+
+
+def memory_fields(summary: dict[str, Any], side_info: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Peak memory of a side, with what it measures."""
+    if device.type == "cuda":
+        return {"peak_memory_mb": summary.get("peak_memory_mb"), "memory_kind": "cuda_max_allocated",
+                "memory_note": "torch.cuda.max_memory_allocated over training and periodic evaluations"}
+    peak, base = summary.get("peak_memory_mb"), side_info.get("baseline_peak_rss_mb")
+    return {"peak_memory_mb": peak, "memory_kind": "peak_rss",
+            "baseline_rss_mb": base, "training_rss_increase_mb": None if peak is None or base is None else peak - base,
+            "memory_note": "peak resident set size of the side's own process at the end of training "
+                           "(baseline: after imports and data loading, before the model was built)"}
+
+
+def common_fields(run_dir: Path, bench_dir: Path, summary: dict[str, Any], side_info: dict[str, Any],
+                  items: str) -> dict[str, Any]:
+    """Fields every side reports, from its summary.json and bench_side.json."""
+    return {
+        "run_dir": str(run_dir.relative_to(bench_dir)),
+        "recipe": summary.get("recipe"), "model": summary.get("model"),
+        "status": summary.get("status"), "stop_reason": summary.get("message"),
+        "parameters": summary.get("parameters"), "steps": summary.get("steps"),
+        f"{items}_per_s": summary.get(f"{items}_per_s"),
+        "warmup_s": summary.get("warmup_s"), "train_time_s": summary.get("train_time_s"),
+        "eval_time_s": summary.get("eval_time_s"), "wall_time_s": summary.get("wall_time_s"),
+        "subprocess_wall_s": side_info.get("subprocess_wall_s"), "runtime": side_info.get("runtime"),
+        "torch_threads": side_info.get("torch_threads"),
+    }
+
+
+def read_side(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trained side's summary.json and bench_side.json."""
+    return read_json(run_dir / "summary.json"), read_json(run_dir / SIDE_FILE)
+
+
+def plot_curves(curves: dict[str, list[dict[str, float]]], metric: str, path: Path, title: str,
+                target: float | None = None) -> Path | None:
+    """The validation metric of every side against the trainer's wall time and against steps."""
+    if not any(curves.values()):
+        return None
+    fig = new_figure(11.0, 4.2)
+    for i, (x_key, x_label) in enumerate((("elapsed_s", "training wall time (s)"), ("step", "optimizer step"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for label, curve in curves.items():
+            points = [(p[x_key], p["value"]) for p in curve if p[x_key] is not None]
+            if points:
+                ax.plot(*zip(*points), marker="o", markersize=3, label=label)
+        if target is not None:
+            ax.axhline(target, color="grey", linestyle=":", linewidth=1, label="target")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def model_row(models: list[dict[str, Any]], label: str, key: str, spec: str = ".4g",
+              step_key: str | None = None) -> list[str]:
+    """A table row: ``label`` and each side's ``key`` (with ``(step N)`` from ``step_key``)."""
+    cells = []
+    for model in models:
+        text = fmt(model.get(key), spec)
+        if step_key and model.get(step_key) is not None:
+            text += f" (step {model[step_key]})"
+        cells.append(text)
+    return [label, *cells]
+
+
+def speed_and_memory_rows(models: list[dict[str, Any]], items: str, items_label: str) -> list[list[str]]:
+    """Rows every comparison shows: size, status, throughput, times and peak memory."""
+    cuda = models[0]["memory_kind"] == "cuda_max_allocated"
+    rows = [
+        model_row(models, "parameters", "parameters"),
+        model_row(models, "status", "status"),
+        model_row(models, "optimizer steps", "steps"),
+        model_row(models, f"training {items_label}/s (warm-up excluded)", f"{items}_per_s", ",.0f"),
+        model_row(models, "warm-up, first 5 steps (s)", "warmup_s", ".2f"),
+        model_row(models, "trainer wall time (s)", "wall_time_s", ".1f"),
+        model_row(models, "  of which evaluation (s)", "eval_time_s", ".1f"),
+        model_row(models, "whole process wall time (s)", "subprocess_wall_s", ".1f"),
+        model_row(models, f"peak memory (MiB, {'CUDA max allocated' if cuda else 'process peak RSS'})",
+                  "peak_memory_mb", ",.1f"),
+    ]
+    if not cuda:
+        rows.append(model_row(models, "  RSS increase during training (MiB)", "training_rss_increase_mb", ",.1f"))
+    return rows

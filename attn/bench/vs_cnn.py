@@ -1,0 +1,222 @@
+"""`attn bench vs cnn`: an EEG attention model against the convolutional baselines.
+
+The attention recipe (default ``eeg_sparse_lightweight``) is trained next to ``eeg-cnn`` and,
+when braindecode is installed, ``eeg-eegnex``. Each baseline recipe is the attention recipe with
+its model section replaced by the one of the built-in baseline recipe (``eeg_cnn``,
+``eeg_eegnex``): the same data configuration, subject split, seed, batch size, optimizer
+settings and budget. Every side trains in its own process (:mod:`attn.bench.worker`), one after
+the other; afterwards the bench checks that all sides used the same subjects in each split.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.markup import escape
+
+from attn.bench import sides
+from attn.bench.report import bench_environment, create_bench_dir, describe_machine, fmt, markdown_table, rich_table, write_report
+from attn.errors import RecipeError, UserError
+from attn.recipe import Recipe, load_recipe, parse_recipe
+from attn.training.rundir import read_json
+
+DEFAULT_RECIPE = "eeg_sparse_lightweight"
+# key -> (built-in recipe whose model section the baseline uses, label, module it needs or None)
+BASELINES = {"cnn": ("eeg_cnn", "CNN", None), "eegnex": ("eeg_eegnex", "EEGNeX", "braindecode")}
+BASELINE_MODELS = ("eeg-cnn", "eeg-eegnex")
+BASELINE_KEYS = ("mean_predictor_nrmse", "oracle_floor", "ridge_nrmse")
+
+
+@dataclass
+class CNNBenchOptions:
+    """What `attn bench vs cnn` was asked for."""
+
+    recipe: str | None = None
+    device: str | None = None
+    budget_s: float | None = None
+    steps: int | None = None
+    overrides: list[str] = field(default_factory=list)
+    runs_dir: str | None = None
+    quiet: bool = False
+    command: str = "attn bench vs cnn"
+
+
+def attention_recipe(ref: str, overrides: list[str], budget: list[str]) -> Recipe:
+    recipe = load_recipe(ref, [*budget, *overrides])
+    if recipe.family != "eeg":
+        raise RecipeError(f"attn bench vs cnn needs an EEG recipe (got a {recipe.family} recipe, model {recipe.model_name!r})")
+    if recipe.model_name in BASELINE_MODELS:
+        raise RecipeError(f"attn bench vs cnn needs an attention model; {recipe.model_name!r} is one of the baselines")
+    if recipe.train.folds != 1:
+        raise RecipeError("attn bench vs cnn compares the sides on one subject split: use --set train.folds=1")
+    return recipe
+
+
+def baseline_recipe(attention: Recipe, key: str) -> Recipe:
+    """The attention recipe with the model section of the built-in baseline recipe."""
+    builtin, _, _ = BASELINES[key]
+    raw = attention.to_dict()
+    raw["name"] = builtin
+    raw["description"] = f"{builtin}'s model on {attention.name}'s data and training settings, written by attn bench vs cnn"
+    raw["model"] = load_recipe(builtin).to_dict()["model"]
+    return parse_recipe(raw, builtin)
+
+
+def available_baselines() -> tuple[list[str], dict[str, str]]:
+    """Baseline keys that can run here, and a note for each one skipped."""
+    keys, skipped = [], {}
+    for key, (builtin, label, module) in BASELINES.items():
+        if module is not None and importlib.util.find_spec(module) is None:
+            skipped[key] = f"{label} skipped: {module} is not installed (pip install 'attn[eegnex]')"
+        else:
+            keys.append(key)
+    return keys, skipped
+
+
+def run_cnn_bench(opts: CNNBenchOptions, console: Console) -> tuple[Path, dict[str, Any]]:
+    """Train every side, check the splits, write the bench directory; (bench_dir, report)."""
+    from attn.training.device import resolve_device
+    from attn.training.distributed import launched_by_torchrun
+
+    if launched_by_torchrun():
+        raise UserError("attn bench runs each side on one device; start it without torchrun")
+    device = resolve_device(opts.device or "auto")
+    budget_keys, budget = sides.budget_overrides(opts.budget_s, opts.steps)
+    attention = attention_recipe(opts.recipe or DEFAULT_RECIPE, opts.overrides, budget_keys)
+    keys, skipped = available_baselines()
+    group = [sides.Side("attention", "attention", attention)]
+    group += [sides.Side(key, BASELINES[key][1], baseline_recipe(attention, key)) for key in keys]
+
+    bench_dir = create_bench_dir("cnn", opts.runs_dir)
+    console.print(f"[bold]attn bench vs cnn[/] -> {bench_dir}")
+    for note in skipped.values():
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    run_dirs = {}
+    for side in group:
+        console.print(f"[bold]{side.label}[/]: {side.recipe.name} ({side.recipe.model_name})")
+        run_dirs[side.key] = sides.train_side(side, bench_dir, str(device), quiet=opts.quiet)
+    check_same_split(run_dirs)
+
+    report = assemble_report(opts, device, bench_dir, group, run_dirs, budget, skipped)
+    curves = {report["models"][s.key]["label"]: sides.eval_curve(run_dirs[s.key], "val_nrmse") for s in group}
+    sides.plot_curves(curves, "val_nrmse", bench_dir / "val_nrmse_vs_time.png",
+                      title=f"{attention.name}: attention vs convolutional baselines")
+    write_report(bench_dir, report, markdown(report))
+    console.print(rich_table("attention vs CNN", ["", *(m["label"] for m in report["models"].values())],
+                             model_rows(report)))
+    console.print(rich_table("baselines on the same split (NRMSE)", ["", "val", "test"], baseline_rows(report)))
+    console.print(f"report: {bench_dir / 'report.md'}")
+    return bench_dir, report
+
+
+def check_same_split(run_dirs: dict[str, Path]) -> dict[str, list[str]]:
+    """The subjects of each split, which every side must share (their split.json files)."""
+    splits = {key: read_json(run / "split.json")["subjects"] for key, run in run_dirs.items()}
+    first_key, first = next(iter(splits.items()))
+    for key, split in splits.items():
+        if split != first:
+            raise RuntimeError(f"the {key} side trained on other subjects than the {first_key} side: "
+                               f"the comparison is not on one split")
+    return first
+
+
+def assemble_report(opts: CNNBenchOptions, device: torch.device, bench_dir: Path, group: list[sides.Side],
+                    run_dirs: dict[str, Path], budget: dict[str, Any], skipped: dict[str, str]) -> dict[str, Any]:
+    """report.json: settings, every side's numbers, the baselines of the shared split."""
+    attention = group[0].recipe
+    models = {}
+    for side in group:
+        summary, info = sides.read_side(run_dirs[side.key])
+        final = summary.get("best_checkpoint_eval", {})
+        best = summary.get("best", {})
+        models[side.key] = {
+            "label": side.label,
+            **sides.common_fields(run_dirs[side.key], bench_dir, summary, info, "win"),
+            **sides.memory_fields(summary, info, device),
+            "best_val_nrmse_during_training": best.get("val_nrmse"), "best_step": best.get("step"),
+            "final_val_nrmse": summary.get("final", {}).get("val_nrmse"),
+            "val_nrmse": final.get("val_nrmse"), "test_nrmse": final.get("test_nrmse"),
+            "val_r2": final.get("val_r2"), "test_r2": final.get("test_r2"),
+            "model_config": side.recipe.to_dict()["model"],
+        }
+    first = read_json(run_dirs[group[0].key] / "summary.json").get("best_checkpoint_eval", {})
+    baselines = {f"{split}_{key}": first.get(f"{split}_{key}") for split in ("val", "test") for key in BASELINE_KEYS}
+    split = read_json(run_dirs[group[0].key] / "split.json")
+    cfg = attention.train
+    return {
+        "bench": "vs-cnn",
+        "environment": bench_environment(device, opts.command),
+        "settings": {
+            "attention_recipe": attention.name, "device": str(device), "data": attention.to_dict()["data"],
+            "windows": split.get("windows"), "subjects_per_split": {k: len(v) for k, v in split["subjects"].items()},
+            "same_split_verified": True, "batch_size": cfg.batch_size, "seed": cfg.seed, "lr": cfg.lr,
+            "loss": cfg.loss, "overrides": opts.overrides,
+            "budget": sides.describe_budget(budget, attention),
+            "throughput_rule": sides.THROUGHPUT_RULE,
+            "order": ", then ".join(s.label for s in group) + ", each in its own process; nothing else alternates",
+            "nrmse_rule": ("NRMSE = RMSE / population std of the split's targets; val_nrmse and test_nrmse are the best "
+                           "checkpoint (lowest val NRMSE during training) on the whole val and test splits"),
+        },
+        "tuning": ("every side uses the attention recipe's train section (lr, schedule, weight decay, batch, epochs) "
+                   "unchanged; the baselines' model sections are those of the built-in eeg_cnn and eeg_eegnex recipes; "
+                   "nothing was tuned per model by the bench"),
+        "skipped": skipped,
+        "baselines": baselines,
+        "models": models,
+    }
+
+
+def model_rows(report: dict[str, Any]) -> list[list[str]]:
+    models = list(report["models"].values())
+    return [
+        *sides.speed_and_memory_rows(models, "win", "windows"),
+        sides.model_row(models, "best val NRMSE during training", "best_val_nrmse_during_training", ".4f",
+                        step_key="best_step"),
+        sides.model_row(models, "val NRMSE (best checkpoint)", "val_nrmse", ".4f"),
+        sides.model_row(models, "test NRMSE (best checkpoint)", "test_nrmse", ".4f"),
+    ]
+
+
+def baseline_rows(report: dict[str, Any]) -> list[list[str]]:
+    b = report["baselines"]
+    labels = {"mean_predictor_nrmse": "mean predictor (training mean)", "oracle_floor": "oracle floor (simulator)",
+              "ridge_nrmse": "band-power ridge"}
+    return [[label, fmt(b.get(f"val_{key}"), ".4f"), fmt(b.get(f"test_{key}"), ".4f")] for key, label in labels.items()]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    env, settings = report["environment"], report["settings"]
+    models = report["models"]
+    data = settings["data"]
+    budget = settings["budget"]
+    lines = [
+        f"# Attention vs CNN on EEG: {settings['attention_recipe']}",
+        "",
+        f"- command: `{env['command']}` ({env['date']})",
+        f"- machine: {describe_machine(env)}",
+        f"- data: {data['source']} (preset {data.get('preset')}, {data.get('n_subjects')} subjects, seed {data.get('seed')}); "
+        f"subjects per split {settings['subjects_per_split']}, windows {settings['windows']} "
+        f"(split seed {data.get('split_seed')}; the same subjects for every side, checked)",
+        f"- batch {settings['batch_size']}, lr {settings['lr']:g}, loss {settings['loss']}, seed {settings['seed']}; runtime: "
+        + "; ".join(f"{m['label']} {m['runtime']}" for m in models.values()),
+        f"- budget: {sides.budget_text(budget)}, the same for every side. {budget['rule']}",
+        f"- {settings['throughput_rule']}",
+        f"- tuning: {report['tuning']}",
+        f"- {settings['nrmse_rule']}",
+        f"- {settings['order']}; run directories: " + ", ".join(f"`{m['run_dir']}`" for m in models.values()),
+        *(f"- {note}" for note in report["skipped"].values()),
+        "",
+        markdown_table(["", *(m["label"] for m in models.values())], model_rows(report)),
+        "",
+        "Baselines on the same split (NRMSE; the mean predictor uses the training-split mean):",
+        "",
+        markdown_table(["", "val", "test"], baseline_rows(report)),
+        "",
+        "![validation NRMSE against wall time](val_nrmse_vs_time.png)",
+    ]
+    return "\n".join(lines)

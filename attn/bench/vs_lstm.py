@@ -1,0 +1,265 @@
+"""`attn bench vs lstm`: a character transformer against an LSTM of the same parameter count.
+
+Both sides train on the same data and split, with the same block size, batch size, optimizer
+settings, seed and budget, one after the other, each in its own process (see
+:mod:`attn.bench.worker`). The LSTM recipe is derived from the transformer recipe: its model
+section is replaced by a 2-layer ``char-lstm`` with ``d_embed = d_model`` and the hidden size
+solved to match the transformer's parameter count (:mod:`attn.bench.sizing`); its learning rate
+is the tuned one (see :data:`TUNED_LSTM_LR` and docs/bench.md), its minimum learning rate keeps
+the transformer's ``min_lr / lr`` ratio, and its dropout is the transformer's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from attn.bench import sides
+from attn.bench.layers import layer_comparison
+from attn.bench.report import bench_environment, create_bench_dir, describe_machine, fmt, markdown_table, rich_table, write_report
+from attn.bench.sizing import LSTMSize, count_model_parameters, size_lstm_like
+from attn.errors import RecipeError, UserError
+from attn.recipe import Recipe, load_recipe, parse_recipe
+
+DEFAULT_GPU_RECIPE = "shakespeare_char"
+DEFAULT_CPU_RECIPE = "shakespeare_char_cpu"
+
+# LSTM learning rates per transformer recipe, and where each comes from (docs/bench.md).
+TUNED_LSTM_LR: dict[str, tuple[float, str]] = {
+    "shakespeare_char": (2e-3, "the shakespeare_lstm recipe"),
+    "shakespeare_char_cpu": (3e-3, "a learning-rate sweep on shakespeare_char_cpu (docs/bench.md)"),
+}
+
+
+@dataclass
+class LSTMBenchOptions:
+    """What `attn bench vs lstm` was asked for."""
+
+    recipe: str | None = None
+    device: str | None = None
+    budget_s: float | None = None
+    steps: int | None = None
+    overrides: list[str] = field(default_factory=list)
+    lstm_lr: float | None = None
+    lstm_dropout: float | None = None
+    runs_dir: str | None = None
+    quiet: bool = False
+    generation_chars: int = 500
+    generation_repeats: int = 3
+    layer_repeats: int = 10
+    command: str = "attn bench vs lstm"
+
+
+def default_recipe(device: torch.device) -> str:
+    return DEFAULT_CPU_RECIPE if device.type == "cpu" else DEFAULT_GPU_RECIPE
+
+
+def transformer_recipe(ref: str, overrides: list[str], budget: list[str]) -> Recipe:
+    recipe = load_recipe(ref, [*budget, *overrides])
+    if recipe.model_name != "char-transformer":
+        raise RecipeError(f"attn bench vs lstm needs a char-transformer recipe (got model.name {recipe.model_name!r})")
+    return recipe
+
+
+def lstm_recipe(transformer: Recipe, vocab_size: int, lr: float, dropout: float) -> tuple[Recipe, LSTMSize]:
+    """The LSTM side: the transformer recipe with a parameter-matched char-lstm and its own lr."""
+    target = count_model_parameters(transformer.model_name, transformer.model, vocab_size=vocab_size)
+    try:
+        size = size_lstm_like(target, vocab_size, transformer.model.d_model)
+    except ValueError as err:
+        raise RecipeError(f"cannot size an LSTM for this recipe: {err}") from None
+    raw = transformer.to_dict()
+    raw["name"] = f"{transformer.name}_lstm"
+    raw["description"] = (f"char-lstm sized to {transformer.name} ({size.parameters:,} vs {target:,} parameters), "
+                          f"written by attn bench vs lstm")
+    raw["model"] = {"name": "char-lstm", "n_layer": size.n_layer, "d_embed": size.d_embed,
+                    "hidden_size": size.hidden_size, "block_size": transformer.model.block_size, "dropout": dropout}
+    raw["train"]["lr"] = lr
+    raw["train"]["min_lr"] = transformer.train.min_lr * lr / transformer.train.lr
+    return parse_recipe(raw, raw["name"]), size
+
+
+def lstm_tuning(transformer: Recipe, lr: float | None, dropout: float | None) -> dict[str, Any]:
+    """The LSTM's learning rate and dropout, each with where it comes from."""
+    if lr is not None:
+        lr_source = "--lstm-lr"
+    elif transformer.name in TUNED_LSTM_LR:
+        lr, lr_source = TUNED_LSTM_LR[transformer.name]
+    else:
+        lr, lr_source = transformer.train.lr, "the transformer's lr (no tuned LSTM lr for this recipe)"
+    if lr <= 0:
+        raise UserError(f"--lstm-lr must be > 0 (got {lr})")
+    if dropout is None:
+        dropout, dropout_source = transformer.model.dropout, "the transformer's model.dropout"
+    else:
+        dropout_source = "--lstm-dropout"
+    if not 0 <= dropout < 1:
+        raise UserError(f"--lstm-dropout must be in [0, 1) (got {dropout})")
+    return {"lr": lr, "lr_source": lr_source, "dropout": dropout, "dropout_source": dropout_source}
+
+
+def run_lstm_bench(opts: LSTMBenchOptions, console: Console) -> tuple[Path, dict[str, Any]]:
+    """Train both sides, measure the layers, write the bench directory; (bench_dir, report)."""
+    from attn.datasets.text import load_text_data
+    from attn.training.device import resolve_device
+    from attn.training.distributed import launched_by_torchrun
+
+    if launched_by_torchrun():
+        raise UserError("attn bench runs each side on one device; start it without torchrun")
+    device = resolve_device(opts.device or "auto")
+    budget_keys, budget = sides.budget_overrides(opts.budget_s, opts.steps)
+    transformer = transformer_recipe(opts.recipe or default_recipe(device), opts.overrides, budget_keys)
+    vocab_size = len(load_text_data(transformer.data, transformer.model.block_size).vocab)
+    tuning = lstm_tuning(transformer, opts.lstm_lr, opts.lstm_dropout)
+    lstm, size = lstm_recipe(transformer, vocab_size, tuning["lr"], tuning["dropout"])
+    pair = [sides.Side("transformer", "transformer", transformer), sides.Side("lstm", "LSTM", lstm)]
+
+    bench_dir = create_bench_dir("lstm", opts.runs_dir)
+    console.print(f"[bold]attn bench vs lstm[/] -> {bench_dir}")
+    generation = {"chars": opts.generation_chars, "repeats": opts.generation_repeats,
+                  "warmup_chars": min(opts.generation_chars, 50)}
+    run_dirs = {}
+    for side in pair:
+        console.print(f"[bold]{side.label}[/]: {side.recipe.name} ({side.recipe.model_name})")
+        run_dirs[side.key] = sides.train_side(side, bench_dir, str(device), quiet=opts.quiet, generation=generation)
+    console.print("[bold]layers[/]: one attention layer vs one LSTM layer")
+    layers = layer_comparison(device, repeats=opts.layer_repeats)
+
+    report = assemble_report(opts, device, bench_dir, pair, run_dirs, size, tuning, budget, layers, vocab_size)
+    curves = {report["models"][s.key]["label"]: sides.eval_curve(run_dirs[s.key], "val_loss") for s in pair}
+    sides.plot_curves(curves, "val_loss", bench_dir / "val_loss_vs_time.png",
+                      title=f"{transformer.name}: transformer vs LSTM", target=report["target_val_loss"])
+    write_report(bench_dir, report, markdown(report))
+    console.print(rich_table("transformer vs LSTM", ["", *(m["label"] for m in report["models"].values())],
+                             model_rows(report)))
+    console.print(rich_table("one layer, sequence 128, d_model 256, batch 4", LAYER_HEADERS, layer_rows(report)))
+    console.print(f"report: {bench_dir / 'report.md'}")
+    return bench_dir, report
+
+
+def assemble_report(opts: LSTMBenchOptions, device: torch.device, bench_dir: Path, pair: list[sides.Side],
+                    run_dirs: dict[str, Path], size: LSTMSize, tuning: dict[str, Any], budget: dict[str, Any],
+                    layers: dict[str, Any], vocab_size: int) -> dict[str, Any]:
+    """report.json: settings, sizing, tuning, both sides' numbers and the layer comparison."""
+    transformer = pair[0].recipe
+    curves = {s.key: sides.eval_curve(run_dirs[s.key], "val_loss") for s in pair}
+    lstm_curve = curves["lstm"]
+    target = min((p["value"] for p in lstm_curve), default=None)
+    models = {}
+    for side in pair:
+        summary, info = sides.read_side(run_dirs[side.key])
+        reached = sides.first_reaching(curves[side.key], target)
+        best = summary.get("best", {})
+        full = summary.get("best_checkpoint_eval", {})
+        models[side.key] = {
+            "label": side.label,
+            **sides.common_fields(run_dirs[side.key], bench_dir, summary, info, "tok"),
+            **sides.memory_fields(summary, info, device),
+            "best_val_loss": best.get("val_loss"), "best_step": best.get("step"),
+            "final_val_loss": summary.get("final", {}).get("val_loss"),
+            "best_checkpoint_val_loss_full": full.get("val_loss") if full.get("full_split") else None,
+            "time_to_target_s": reached["elapsed_s"] if reached else None,
+            "step_to_target": reached["step"] if reached else None,
+            "generation_chars_per_s": info.get("generation", {}).get("chars_per_s"),
+            "generation": info.get("generation"),
+            "lr": side.recipe.train.lr, "min_lr": side.recipe.train.min_lr,
+            "dropout": side.recipe.model.dropout,
+            "model_config": side.recipe.to_dict()["model"],
+        }
+    cfg = transformer.train
+    return {
+        "bench": "vs-lstm",
+        "environment": bench_environment(device, opts.command),
+        "settings": {
+            "transformer_recipe": transformer.name, "lstm_recipe": pair[1].recipe.name, "device": str(device),
+            "data": transformer.to_dict()["data"], "vocab_size": vocab_size,
+            "block_size": transformer.model.block_size, "batch_size": cfg.batch_size, "seed": cfg.seed,
+            "precision": cfg.precision, "compile": cfg.compile, "eval_interval": cfg.eval_interval,
+            "eval_batches": cfg.eval_batches, "overrides": opts.overrides,
+            "budget": sides.describe_budget(budget, transformer),
+            "throughput_rule": sides.THROUGHPUT_RULE,
+            "order": "transformer first, then LSTM, each in its own process; nothing else alternates",
+            "val_loss_rule": ("val loss during training: mean cross-entropy (nats/char) on the same fixed "
+                              f"{cfg.eval_batches} x {cfg.batch_size} validation windows for both sides; "
+                              "best_checkpoint_val_loss_full: the best checkpoint on the whole validation split"),
+            "time_to_target_rule": ("target = the LSTM's best validation loss during training; time = the trainer "
+                                    "clock (elapsed_s) at the first evaluation at or below it, no interpolation"),
+        },
+        "sizing": {"transformer_parameters": size.target, "lstm_parameters": size.parameters,
+                   "relative_difference": size.relative_difference, "n_layer": size.n_layer,
+                   "d_embed": size.d_embed, "hidden_size": size.hidden_size,
+                   "rule": "2-layer LSTM, d_embed = transformer d_model, hidden size solved so the parameter "
+                           "counts match (closest integer; within 10% required)"},
+        "tuning": {"transformer": f"the recipe as given: lr {transformer.train.lr:g}, dropout {transformer.model.dropout:g}; "
+                                  "not tuned by the bench",
+                   "lstm": tuning, "shared": "every other train key is the transformer recipe's"},
+        "target_val_loss": target,
+        "models": models,
+        "layers": layers,
+    }
+
+
+def model_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The comparison table, one row per measurement."""
+    models = list(report["models"].values())
+    return [
+        *sides.speed_and_memory_rows(models, "tok", "tokens"),
+        sides.model_row(models, "best val loss (nats/char)", "best_val_loss", ".4f", step_key="best_step"),
+        sides.model_row(models, "final val loss", "final_val_loss", ".4f"),
+        sides.model_row(models, "best checkpoint, whole val split", "best_checkpoint_val_loss_full", ".4f"),
+        sides.model_row(models, f"time to LSTM's best val loss {fmt(report['target_val_loss'], '.4f')} (s)",
+                        "time_to_target_s", ".1f", step_key="step_to_target"),
+        sides.model_row(models, "generation (chars/s)", "generation_chars_per_s", ",.1f"),
+    ]
+
+
+LAYER_HEADERS = ["layer", "parameters", "saved for backward (MiB)", "peak CUDA (MiB)", "fwd+bwd (ms, median)"]
+
+
+def layer_rows(report: dict[str, Any]) -> list[list[str]]:
+    return [[r["layer"], fmt(r["parameters"]), fmt(r["saved_activations_mib"], ".3f"), fmt(r["peak_mib"], ".3f"),
+             fmt(r["time_ms"], ".3f")] for r in report["layers"]["results"].values()]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    env, settings, sizing, tuning = report["environment"], report["settings"], report["sizing"], report["tuning"]
+    budget = settings["budget"]
+    models = report["models"]
+    lstm = tuning["lstm"]
+    budget_text = sides.budget_text(budget)
+    layer_settings = report["layers"]["settings"]
+    lines = [
+        f"# Transformer vs LSTM: {settings['transformer_recipe']}",
+        "",
+        f"- command: `{env['command']}` ({env['date']})",
+        f"- machine: {describe_machine(env)}",
+        f"- data: {', '.join(settings['data']['corpora'])} (val fraction {settings['data']['val_fraction']}), "
+        f"vocabulary {settings['vocab_size']}; block {settings['block_size']}, batch {settings['batch_size']}, "
+        f"seed {settings['seed']}; runtime: " + "; ".join(f"{m['label']} {m['runtime']}" for m in models.values()),
+        f"- budget: {budget_text}, the same for both. {budget['rule']}",
+        f"- {settings['throughput_rule']}",
+        f"- sizing: {sizing['rule']}: hidden {sizing['hidden_size']}, {sizing['lstm_parameters']:,} vs "
+        f"{sizing['transformer_parameters']:,} parameters ({100 * sizing['relative_difference']:+.2f}%)",
+        f"- tuning: transformer: {tuning['transformer']}. LSTM: lr {lstm['lr']:g} ({lstm['lr_source']}), "
+        f"dropout {lstm['dropout']:g} ({lstm['dropout_source']}); min_lr keeps the transformer's min_lr/lr ratio. "
+        f"{tuning['shared']}.",
+        f"- {settings['val_loss_rule']}; {settings['time_to_target_rule']}",
+        f"- {settings['order']}; run directories: " + ", ".join(f"`{m['run_dir']}`" for m in models.values()),
+        "",
+        markdown_table(["", *(m["label"] for m in models.values())], model_rows(report)),
+        "",
+        "![validation loss against wall time](val_loss_vs_time.png)",
+        "",
+        f"## One layer: sequence {layer_settings['length']}, d_model {layer_settings['d_model']}, "
+        f"batch {layer_settings['batch']}, {layer_settings['dtype']}, training mode",
+        "",
+        f"{report['layers']['layers']}. Saved for backward: bytes of the tensors autograd keeps (saved-tensor hooks, parameters excluded). "
+        f"Time: median of {layer_settings['repeats']} after {layer_settings['warmup']} warm-up passes.",
+        "",
+        markdown_table(LAYER_HEADERS, layer_rows(report)),
+    ]
+    return "\n".join(lines)

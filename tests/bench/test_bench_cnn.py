@@ -1,0 +1,110 @@
+"""`attn bench vs cnn` end to end on tiny simulated EEG (report files and fields; no speed is asserted)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from attn.cli import app
+
+runner = CliRunner()
+STEPS = 6  # 2 epochs of 24 training windows in batches of 8: more than the 5 warm-up steps
+
+
+def cli(*args: object):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def tiny_eeg_recipe(model: str) -> dict:
+    return {
+        "name": "tiny_eeg_bench",
+        "data": {"n_subjects": 6, "trials_per_subject": 6, "seed": 5, "val_fraction": 0.2, "test_fraction": 0.2,
+                 "split_seed": 1},
+        "model": {"name": model, "dropout": 0.1},
+        "train": {"batch_size": 8, "max_steps": None, "epochs": 50, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 1,
+                  "eval_interval": None, "log_interval": 1, "seed": 3, "device": "cpu"},
+    }
+
+
+def column(path: Path, name: str) -> list[float]:
+    with open(path, newline="") as handle:
+        return [float(row[name]) for row in csv.DictReader(handle)]
+
+
+def nrmse(y_true: list[float], y_pred: list[float]) -> float:
+    """RMSE over the population standard deviation of y_true, in plain float64 Python."""
+    n = len(y_true)
+    mean = math.fsum(y_true) / n
+    rmse = math.sqrt(math.fsum((p - t) ** 2 for t, p in zip(y_true, y_pred)) / n)
+    return rmse / math.sqrt(math.fsum((t - mean) ** 2 for t in y_true) / n)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("vs_cnn")
+    (root / "tiny.yaml").write_text(yaml.safe_dump(tiny_eeg_recipe("eeg-sparse-lightweight")))
+    # A time budget (far away) with the step count capped by --set, which applies after it.
+    result = cli("bench", "vs", "cnn", "--recipe", root / "tiny.yaml", "--budget-s", 900, "--device", "cpu",
+                 "--set", f"train.max_steps={STEPS}", "--runs-dir", root / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    (bench_dir,) = (root / "runs" / "bench-cnn").iterdir()
+    return bench_dir
+
+
+def test_report_fields_match_each_runs_own_files(bench: Path) -> None:
+    report = json.loads((bench / "report.json").read_text())
+    expected = ["attention", "cnn"] + (["eegnex"] if importlib.util.find_spec("braindecode") else [])
+    assert report["bench"] == "vs-cnn" and list(report["models"]) == expected
+    assert ("eegnex" in report["skipped"]) == (importlib.util.find_spec("braindecode") is None)
+    for model in report["models"].values():
+        run = bench / model["run_dir"]
+        summary = json.loads((run / "summary.json").read_text())
+        final = summary["best_checkpoint_eval"]
+        assert model["status"] == "completed" and model["steps"] == STEPS
+        assert model["parameters"] == summary["parameters"] and model["win_per_s"] > 0 and model["peak_memory_mb"] > 0
+        assert model["val_nrmse"] == final["val_nrmse"] and model["test_nrmse"] == final["test_nrmse"]
+        for split in ("val", "test"):
+            predictions = run / f"predictions_{split}.csv"
+            assert model[f"{split}_nrmse"] == pytest.approx(
+                nrmse(column(predictions, "y_true"), column(predictions, "y_pred")), rel=1e-9)
+    assert (bench / "val_nrmse_vs_time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (bench / "report.md").read_text()
+    assert "test NRMSE (best checkpoint)" in text and "oracle floor" in text and "900 s of training wall time" in text
+    assert report["environment"]["command"].startswith("attn bench vs cnn")
+
+
+def test_every_side_has_the_same_split_data_and_training_settings(bench: Path) -> None:
+    report = json.loads((bench / "report.json").read_text())
+    runs = [bench / m["run_dir"] for m in report["models"].values()]
+    splits = [json.loads((run / "split.json").read_text()) for run in runs]
+    recipes = [yaml.safe_load((run / "recipe.yaml").read_text()) for run in runs]
+    assert all(s == splits[0] for s in splits) and report["settings"]["same_split_verified"]
+    assert all(r["data"] == recipes[0]["data"] and r["train"] == recipes[0]["train"] for r in recipes)
+    assert recipes[0]["train"]["max_time_s"] == 900 and recipes[0]["train"]["max_steps"] == STEPS
+    assert [r["model"]["name"] for r in recipes][:2] == ["eeg-sparse-lightweight", "eeg-cnn"]
+
+
+def test_baselines_are_those_of_the_shared_split(bench: Path) -> None:
+    report = json.loads((bench / "report.json").read_text())
+    run = bench / report["models"]["cnn"]["run_dir"]
+    mean = json.loads((run / "split.json").read_text())["target_mean"]
+    for split in ("val", "test"):
+        y = column(run / f"predictions_{split}.csv", "y_true")
+        assert report["baselines"][f"{split}_mean_predictor_nrmse"] == pytest.approx(nrmse(y, [mean] * len(y)), rel=1e-9)
+        assert report["baselines"][f"{split}_oracle_floor"] > 0
+
+
+def test_user_errors_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "cnn.yaml").write_text(yaml.safe_dump(tiny_eeg_recipe("eeg-cnn")))
+    result = cli("bench", "vs", "cnn", "--recipe", tmp_path / "cnn.yaml", "--steps", 2, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "baselines" in result.output
+    result = cli("bench", "vs", "cnn", "--recipe", "shakespeare_char_cpu", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "EEG recipe" in result.output
+    assert not (tmp_path / "runs").exists()

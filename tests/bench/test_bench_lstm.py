@@ -1,0 +1,134 @@
+"""`attn bench vs lstm` end to end on a tiny recipe (report files and fields; no speed is asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from attn.cli import app
+from attn.models.char_lstm import CharLSTM, CharLSTMConfig
+
+runner = CliRunner()
+STEPS = 8
+
+
+def cli(*args: object):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.bench.conftest import write_corpus  # module-scoped: build the recipe here
+
+    root = tmp_path_factory.mktemp("vs_lstm")
+    corpus = write_corpus(root / "corpus.txt")
+    recipe = {
+        "name": "tiny_bench", "data": {"corpora": [str(corpus)]},
+        "model": {"name": "char-transformer", "n_layer": 1, "n_head": 2, "d_model": 16, "block_size": 8, "dropout": 0.0},
+        "train": {"batch_size": 4, "max_steps": 100, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2,
+                  "eval_interval": 100, "eval_batches": 1, "log_interval": 2, "seed": 3, "device": "cpu"},
+    }
+    (root / "tiny.yaml").write_text(yaml.safe_dump(recipe))
+    result = cli("bench", "vs", "lstm", "--recipe", root / "tiny.yaml", "--steps", STEPS, "--device", "cpu",
+                 "--runs-dir", root / "runs", "--set", "train.eval_interval=4", "--lstm-lr", "0.004",
+                 "--gen-chars", 5, "--repeats", 1, "-q")
+    assert result.exit_code == 0, result.output
+    assert "transformer vs LSTM" in result.output
+    (bench_dir,) = (root / "runs" / "bench-lstm").iterdir()
+    return bench_dir
+
+
+def test_report_files_and_run_directories(bench: Path) -> None:
+    assert (bench / "val_loss_vs_time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((bench / "report.json").read_text())
+    assert report["bench"] == "vs-lstm" and list(report["models"]) == ["transformer", "lstm"]
+    for model in report["models"].values():
+        run = bench / model["run_dir"]
+        for name in ("metrics.jsonl", "summary.json", "recipe.yaml", "checkpoints/best.pt", "bench_side.json"):
+            assert (run / name).is_file(), name
+        summary = json.loads((run / "summary.json").read_text())
+        assert model["parameters"] == summary["parameters"] and model["status"] == "completed"
+        assert model["steps"] == STEPS and model["tok_per_s"] > 0 and model["generation_chars_per_s"] > 0
+        assert model["memory_kind"] == "peak_rss" and model["peak_memory_mb"] > 0
+        assert model["best_val_loss"] == summary["best"]["val_loss"]
+        assert model["final_val_loss"] == [r for r in jsonl(run / "metrics.jsonl") if r["kind"] == "eval"][-1]["val_loss"]
+    env = report["environment"]
+    assert env["command"].startswith("attn bench vs lstm") and "--steps 8" in env["command"]
+    for key in ("torch", "python", "platform", "device", "date"):
+        assert env[key]
+    text = (bench / "report.md").read_text()
+    assert "| parameters |" in text and "budget: 8 optimizer steps" in text and "time to LSTM's best val loss" in text
+
+
+def test_both_sides_share_data_batches_and_budget(bench: Path) -> None:
+    report = json.loads((bench / "report.json").read_text())
+    recipes = {k: yaml.safe_load((bench / m["run_dir"] / "recipe.yaml").read_text()) for k, m in report["models"].items()}
+    t, l = recipes["transformer"], recipes["lstm"]
+    assert t["data"] == l["data"] and t["model"]["block_size"] == l["model"]["block_size"] == 8
+    for key in ("batch_size", "max_steps", "max_time_s", "seed", "eval_interval", "eval_batches", "warmup_steps"):
+        assert t["train"][key] == l["train"][key], key
+    assert t["train"]["max_steps"] == STEPS and t["train"]["eval_interval"] == 4
+    assert l["train"]["lr"] == 0.004 and l["train"]["min_lr"] == pytest.approx(3e-4 * 0.004 / 3e-3)
+    assert report["tuning"]["lstm"]["lr_source"] == "--lstm-lr"
+
+
+def test_lstm_is_sized_to_the_transformer(bench: Path) -> None:
+    report = json.loads((bench / "report.json").read_text())
+    lstm_cfg = yaml.safe_load((bench / report["models"]["lstm"]["run_dir"] / "recipe.yaml").read_text())["model"]
+    vocab = report["settings"]["vocab_size"]
+    built = CharLSTM(CharLSTMConfig(**{k: v for k, v in lstm_cfg.items() if k != "name"}), vocab)
+    n_lstm = sum(p.numel() for p in built.parameters())
+    n_transformer = report["models"]["transformer"]["parameters"]
+    assert report["models"]["lstm"]["parameters"] == report["sizing"]["lstm_parameters"] == n_lstm
+    assert abs(n_lstm - n_transformer) / n_transformer < 0.10
+    assert lstm_cfg["d_embed"] == 16 and lstm_cfg["n_layer"] == 2
+
+
+def test_time_to_target_is_the_first_evaluation_at_or_below_the_lstm_best(bench: Path) -> None:
+    report = json.loads((bench / "report.json").read_text())
+    runs = {k: jsonl(bench / m["run_dir"] / "metrics.jsonl") for k, m in report["models"].items()}
+    target = min(r["val_loss"] for r in runs["lstm"] if r["kind"] == "eval")
+    assert report["target_val_loss"] == target
+    for key, records in runs.items():
+        clock = {r["step"]: r["elapsed_s"] for r in records if r["kind"] == "train"}
+        hits = [r for r in records if r["kind"] == "eval" and r["val_loss"] <= target]
+        model = report["models"][key]
+        if hits:
+            assert model["step_to_target"] == hits[0]["step"]
+            assert model["time_to_target_s"] == clock[hits[0]["step"]]
+        else:
+            assert model["time_to_target_s"] is None and model["step_to_target"] is None
+    assert report["models"]["lstm"]["step_to_target"] is not None  # the LSTM reaches its own best
+
+
+def test_layer_comparison_fields(bench: Path) -> None:
+    layers = json.loads((bench / "report.json").read_text())["layers"]
+    assert layers["settings"] | {"repeats": 1} == {"length": 128, "d_model": 256, "heads": 8, "batch": 4,
+                                                   "dtype": "float32", "device": "cpu", "repeats": 1, "warmup": 2}
+    assert list(layers["results"]) == ["attention_sdpa", "attention_manual", "lstm"]
+    for row in layers["results"].values():
+        assert row["saved_activations_mib"] > 0 and row["time_ms"] > 0 and row["peak_mib"] is None
+    # One LSTM(256, 256) layer: 4 gates x 256 x (256 + 256) weights + 2 x 4 x 256 biases.
+    assert layers["results"]["lstm"]["parameters"] == 4 * 256 * 512 + 8 * 256
+    # Attention: q, k, v, out projections of 256 x 256 with biases.
+    assert layers["results"]["attention_sdpa"]["parameters"] == 4 * (256 * 256 + 256)
+
+
+def test_user_errors_exit_2(tiny_text_recipe: Path, tmp_path: Path) -> None:
+    base = ["bench", "vs", "lstm", "--device", "cpu", "--runs-dir", tmp_path / "runs", "--recipe"]
+    assert cli(*base, tiny_text_recipe, "--steps", 5, "--budget-s", 3).exit_code == 2
+    assert cli(*base, tmp_path / "missing.yaml", "--steps", 5).exit_code == 2
+    lstm_recipe = yaml.safe_load(tiny_text_recipe.read_text())
+    lstm_recipe["model"] = {"name": "char-lstm", "block_size": 8}
+    (tmp_path / "lstm.yaml").write_text(yaml.safe_dump(lstm_recipe))
+    result = cli(*base, tmp_path / "lstm.yaml", "--steps", 5)
+    assert result.exit_code == 2 and "char-transformer" in result.output
+    assert not (tmp_path / "runs").exists()  # nothing is written before the inputs are checked
