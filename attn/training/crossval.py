@@ -98,7 +98,7 @@ def run_cross_validation(recipe: Recipe, options: Any, runtime: Runtime, world: 
                                                      "val_fraction": data.val_fraction,
                                                      "fold_subjects": [_subjects_of(dataset, f) for f in folds]})
     run_dir = Path(run_dir)
-    if world.is_main:
+    if world.is_main and not options.quiet:
         options.console.print(f"[bold]{k}-fold cross-validation by subject[/] of {recipe.name} "
                               f"({dataset.n_subjects} subjects, {len(dataset)} windows) -> {run_dir}")
     results = []
@@ -118,8 +118,8 @@ def run_cross_validation(recipe: Recipe, options: Any, runtime: Runtime, world: 
         if not options.quiet:
             options.console.print(cv_table(summary))
         if summary["status"] not in FINISHED:
-            options.console.print(f"[yellow]cross-validation stopped[/] ({summary['status']}) in fold "
-                                  f"{len(results) - 1}; continue all folds with resume_cross_validation('{run_dir}')")
+            options.console.print(f"[yellow]cross-validation stopped[/] ({summary['status']}) in fold-{len(results) - 1}; "
+                                  f"attn.training.crossval.resume_cross_validation('{run_dir}') continues every fold")
     return RunOutcome(run_dir, summary)
 
 

@@ -191,3 +191,39 @@ def test_builtin_eeg_recipes_validate_and_have_one_line_descriptions() -> None:
         assert recipe.family == "eeg" and recipe.description and "\n" not in recipe.description.strip()
         assert recipe.model.dropout == 0.4
     assert load_recipe("eeg_hbn_example").data.source == "hbn"
+
+
+def test_an_interrupted_cross_validation_resumes_fold_by_fold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from attn.training.crossval import resume_cross_validation
+    from attn.training.run import RunOptions
+
+    recipe = write_recipe(tmp_path, tiny_recipe(folds=2, epochs=1))
+    FOLD_STEPS = 2  # 3 held-out subjects, 1 validation subject: 2 x 6 = 12 training windows, batches of 8
+    with monkeypatch.context() as patch:
+        calls = {"n": 0}
+        original = trainer_module.Trainer._train_step
+
+        def train_step(self: object, at: int, progress: float) -> object:
+            loss = original(self, at, progress)
+            calls["n"] += 1
+            if calls["n"] == FOLD_STEPS + 1:  # fold 0 done, first step of fold 1
+                os.kill(os.getpid(), signal.SIGINT)
+            return loss
+
+        patch.setattr(trainer_module.Trainer, "_train_step", train_step)
+        result = run_cli(["train", recipe, "--runs-dir", tmp_path / "runs", "-q"])
+    assert result.exit_code == 130, result.output
+    parent = only_run_dir(tmp_path / "runs")
+    partial = json.loads((parent / "summary.json").read_text())
+    assert partial["status"] == "interrupted" and len(partial["per_fold"]) == 2
+    fold0 = (parent / "fold-0" / "summary.json").read_bytes()
+
+    outcome = resume_cross_validation(parent, [], RunOptions(quiet=True, console=Console(quiet=True)))
+    summary = outcome.summary
+    assert summary["status"] == "completed" and [f["status"] for f in summary["per_fold"]] == ["completed"] * 2
+    assert (parent / "fold-0" / "summary.json").read_bytes() == fold0, "a finished fold is kept as it is"
+    assert read_records(parent / "fold-1", "train")[-1]["step"] == FOLD_STEPS
+    scores = [f["test_nrmse"] for f in summary["per_fold"]]
+    assert summary["test_nrmse_mean"] == pytest.approx(float(np.mean(scores)))
