@@ -32,6 +32,8 @@ THROUGHPUT = {
     "eager": ["train.compile=false"],
     "compile-cudagraphs": ["train.compile=true", "train.compile_mode=reduce-overhead"],
     "compile-max-autotune": ["train.compile=true", "train.compile_mode=max-autotune-no-cudagraphs"],
+    "eager-graphs": ["train.compile=false", "train.cuda_graphs=true"],
+    "compile-graphs": ["train.compile=true", "train.cuda_graphs=true"],
 }
 THROUGHPUT_STEPS = ["train.max_steps=400", "train.eval_interval=100000", "train.final_eval=none", "train.log_interval=50"]
 
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run each experiment this many times")
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--variant", action="append", help="ttq: another run of the fast recipe with these space-separated overrides")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_intermixed_args()
 
@@ -89,6 +92,8 @@ def main() -> None:
         experiments = {k: (REFERENCE, v + THROUGHPUT_STEPS + args.overrides) for k, v in THROUGHPUT.items()}
     elif args.mode == "ttq":
         experiments = {"shakespeare_char_fast": ("shakespeare_char_fast", list(args.overrides))}
+        for i, variant in enumerate(args.variant or []):
+            experiments[f"fast-v{i + 1}"] = ("shakespeare_char_fast", variant.split() + list(args.overrides))
     else:
         experiments = {args.name: (args.recipe, list(args.overrides))}
     if args.only:

@@ -39,6 +39,7 @@ class TrainConfig:
         "default", help="torch.compile mode (reduce-overhead adds CUDA graphs)")
     compile_scope: Literal["model", "blocks"] = option(
         "model", help="compile the whole model, or each repeated block separately (compiles once, much faster to start)")
+    cuda_graphs: bool = option(False, help="replay each training step as one CUDA graph (CUDA, one process, fixed batch shape)")
     loss: Literal["mse", "huber"] = option("mse", help="regression loss (EEG)")
     folds: int = option(1, help="k-fold cross-validation by subject (EEG); 1 = a single train/val/test split", min=1)
     adaptive_augmentation: bool = option(False, help="adapt noise/smoothing augmentation with the feature-attention controller (EEG)")

@@ -24,7 +24,8 @@ from attn.training.distributed import World, init_world, shutdown_world
 from attn.training.plots import plot_loss_curve
 from attn.training.progress import TrainingDisplay, summary_table
 from attn.training.rundir import (
-    MetricsLog, atomic_write_json, atomic_write_text, create_run_dir, environment_info, read_json, runs_root,
+    MetricsLog, atomic_write_json, atomic_write_text, create_run_dir, environment_info, process_age_s, read_json,
+    runs_root,
 )
 from attn.training.tasks import build_task
 from attn.training.tasks.base import Task
@@ -169,6 +170,7 @@ def _finish(recipe: Recipe, task: Task, model: torch.nn.Module, runtime: Runtime
         "train_time_s": result.train_time_s,
         "eval_time_s": result.eval_time_s,
         "warmup_s": result.warmup_s,
+        "setup_s": result.setup_s,
         "wall_time_s": state.elapsed_s,
         "session_wall_time_s": session_s,
         "peak_memory_mb": result.peak_memory_mb,
@@ -219,13 +221,6 @@ def model_flops_utilisation(model: torch.nn.Module, tokens_per_s: float, runtime
     name = torch.cuda.get_device_name(runtime.device)
     peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
     return flops_per_token() * tokens_per_s / peak if peak else None
-
-
-def process_age_s() -> float:
-    """Seconds since this process started (interpreter start-up and imports included)."""
-    import psutil
-
-    return time.time() - psutil.Process().create_time()
 
 
 def load_run(run_dir: Path) -> tuple[Recipe, dict[str, Any]]:

@@ -178,6 +178,13 @@ def latest_run(root: Path, family: str | None = None) -> Path:
     return max(candidates, key=lambda p: (p.stat().st_mtime, str(p)))
 
 
+def process_age_s() -> float:
+    """Seconds since this process started (interpreter start-up and imports included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
 def git_commit(cwd: Path | None = None) -> str | None:
     """The current git commit of the working directory, if it is a git checkout."""
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from torch.optim import Optimizer
 
 from attn.training.config import TrainConfig
@@ -30,5 +32,9 @@ def step_progress(cfg: TrainConfig, step: int, total_steps: int) -> float:
 
 
 def set_learning_rate(optimizer: Optimizer, lr: float) -> None:
+    """Set every group's learning rate (in place when it is a device tensor, as under CUDA graphs)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr

@@ -21,10 +21,11 @@ from torch import nn
 from attn.errors import TrainingDiverged
 from attn.training.checkpoint import capture_rng, load_model_weights, restore_rng, save_checkpoint
 from attn.training.config import TrainConfig
+from attn.training.cuda_graph import CudaGraphStep
 from attn.training.device import Runtime
 from attn.training.distributed import World, broadcast_flags, mean_across
 from attn.training.progress import TrainingDisplay
-from attn.training.rundir import MetricsLog
+from attn.training.rundir import MetricsLog, process_age_s
 from attn.training.schedule import learning_rate, set_learning_rate, step_progress
 from attn.training.tasks.base import Task
 
@@ -78,6 +79,7 @@ class TrainResult:
     warmup_s: float
     items_per_s: float
     peak_memory_mb: float
+    setup_s: float = 0.0  # process start to the first training step (imports, data, model)
     message: str = ""
 
 
@@ -124,15 +126,32 @@ class Trainer:
         self.optimizer = build_optimizer(model, cfg, runtime.device)
         self.scaler = torch.amp.GradScaler("cuda") if runtime.precision == "fp16" else None
         self.state = TrainerState()
+        self.last_lr = cfg.lr
         self._wrap(compiled=runtime.compile)
+        self.graph_step: CudaGraphStep | None = None
+        if cfg.cuda_graphs:
+            reason = self._cuda_graphs_unsupported()
+            if reason:
+                display.note(f"[yellow]note:[/] CUDA graphs switched off: {reason}")
+            else:
+                params = [p for p in model.parameters() if p.requires_grad]
+                self.graph_step = CudaGraphStep(self._update, self.optimizer, params)
+
+    def _cuda_graphs_unsupported(self) -> str | None:
+        if self.runtime.device.type != "cuda":
+            return "they need a CUDA device"
+        if self.world.distributed:
+            return "not combined with several processes (DDP)"
+        if self.scaler is not None:
+            return "not combined with fp16 loss scaling (use bf16)"
+        return None
 
     def _wrap(self, compiled: bool) -> None:
-        """The model evaluation runs (compiled if asked, never DDP-wrapped) and the one training runs."""
-        self.eval_model = compile_model(self.raw_model, self.cfg) if compiled else self.raw_model
-        self.model = self.eval_model
+        """The module training steps call (compiled and/or DDP-wrapped); evaluation uses the plain one."""
+        self.model = compile_model(self.raw_model, self.cfg) if compiled else self.raw_model
         if self.world.distributed:
             ids = [self.runtime.device.index] if self.runtime.device.type == "cuda" else None
-            self.model = nn.parallel.DistributedDataParallel(self.eval_model, device_ids=ids)
+            self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
     def _first_step_or_fallback(self, step: int, progress: float) -> torch.Tensor:
         """The first step compiles; if compilation fails, continue uncompiled with a notice."""
@@ -185,8 +204,17 @@ class Trainer:
         return elapsed / self.cfg.max_time_s if self.cfg.max_time_s else 0.0
 
     def _train_step(self, step: int, progress: float) -> torch.Tensor:
-        set_learning_rate(self.optimizer, learning_rate(self.cfg, step, progress))
+        """One optimizer step on the next batch; returns the (detached, on-device) loss."""
+        self.last_lr = learning_rate(self.cfg, step, progress)
+        set_learning_rate(self.optimizer, self.last_lr)
         batch = self.task.next_batch()
+        self.state.items_seen += self.task.items_in(batch) * self.world.size
+        if self.graph_step is not None:
+            return self.graph_step(batch)
+        return self._update(batch)
+
+    def _update(self, batch: Any, clear_grads: bool = True) -> torch.Tensor:
+        """Forward, backward, clipping and the optimizer step (what a CUDA graph captures)."""
         with self.runtime.autocast():
             loss = self.task.loss(self.model, batch)
         if self.scaler is not None:
@@ -201,13 +229,13 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.state.items_seen += self.task.items_in(batch) * self.world.size
+        if clear_grads:
+            self.optimizer.zero_grad(set_to_none=True)
         return loss.detach()
 
     def _evaluate(self, step: int) -> tuple[dict[str, float], bool]:
         """Evaluate on rank 0; returns the metrics and whether they are the best so far."""
-        metrics = self.task.evaluate(self.eval_model, self.runtime)
+        metrics = self.task.evaluate(self.raw_model, self.runtime)
         value = metrics[self.task.metric]
         improved = math.isfinite(value) and value < self.state.best_metric
         if improved:
@@ -234,6 +262,7 @@ class Trainer:
         self.runtime.reset_peak_memory()
         self.raw_model.train()
         self.display.start_at(start_step)
+        setup_s = process_age_s()
         wall_start = time.perf_counter()
         mark = wall_start
         items_at_mark = state.items_seen
@@ -272,7 +301,7 @@ class Trainer:
                 if self.world.is_main and not diverged:
                     self.metrics.append({
                         "kind": "train", "step": step, "train_loss": mean_loss,
-                        "lr": self.optimizer.param_groups[0]["lr"], f"{self.task.items}_per_s": rate,
+                        "lr": self.last_lr, f"{self.task.items}_per_s": rate,
                         "elapsed_s": round(elapsed, 3), "peak_memory_mb": round(self.runtime.peak_memory_mb(), 1),
                     })
                     self.display.update(step, mean_loss, rate)
@@ -311,7 +340,7 @@ class Trainer:
         return TrainResult(
             status=status, state=state, train_time_s=train_time, eval_time_s=eval_time,
             warmup_s=warmup_time, items_per_s=measured_items / measured_time if measured_time > 0 else 0.0,
-            peak_memory_mb=self.runtime.peak_memory_mb(), message=message,
+            peak_memory_mb=self.runtime.peak_memory_mb(), setup_s=setup_s, message=message,
         )
 
     def _diverged_message(self, step: int) -> str:
