@@ -7,6 +7,7 @@ summaries are written there too.
 
     python benchmarks/gpu.py throughput            # the reference configuration, several compile settings
     python benchmarks/gpu.py ttq                   # time to val_loss <= 1.47 with the fast recipe
+    python benchmarks/gpu.py check                 # eager and CUDA-graph steps give the same losses
     python benchmarks/gpu.py custom --name x --recipe shakespeare_char -- train.max_steps=300
 """
 
@@ -56,6 +57,15 @@ def run_experiment(name: str, recipe: str, overrides: list[str], workdir: Path, 
     return {"name": name, "command": " ".join(command), "outside_wall_s": wall, "summary": summary, "metrics": metrics}
 
 
+def compare_losses(results: list[dict]) -> str:
+    """Evaluation losses of the eager and CUDA-graph runs side by side (without dropout they must agree)."""
+    evals = [[(m["step"], m["val_loss"]) for m in r.get("metrics", []) if m["kind"] == "eval"] for r in results]
+    lines = ["step | " + " | ".join(r["name"] for r in results)]
+    for rows in zip(*evals):
+        lines.append(f"{rows[0][0]} | " + " | ".join(f"{v:.5f}" for _, v in rows))
+    return "\n".join(lines)
+
+
 def row(result: dict) -> str:
     if "error" in result:
         return f"| {result['name']} | error: {result['error'].strip().splitlines()[-1][:80]} |"
@@ -77,7 +87,7 @@ HEADER = ("| experiment | steps | M tok/s | vs reference | MFU | warm-up incl. c
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["throughput", "ttq", "custom"])
+    parser.add_argument("mode", choices=["throughput", "ttq", "check", "custom"])
     parser.add_argument("--only", default=None, help="comma-separated experiment names to run")
     parser.add_argument("--name", default="custom")
     parser.add_argument("--recipe", default=REFERENCE)
@@ -90,7 +100,10 @@ def main() -> None:
 
     if args.mode == "throughput":
         experiments = {k: (REFERENCE, v + THROUGHPUT_STEPS + args.overrides) for k, v in THROUGHPUT.items()}
-    elif args.mode == "ttq":
+    elif args.mode == "check":
+        same = ["model.dropout=0.0", "train.max_steps=60", "train.eval_interval=30", "train.final_eval=none", "train.log_interval=10"]
+        experiments = {name: (REFERENCE, same + flags) for name, flags in
+                       (("check-eager", ["train.compile=false"]), ("check-graphs", ["train.compile=false", "train.cuda_graphs=true"]))}
         experiments = {"shakespeare_char_fast": ("shakespeare_char_fast", list(args.overrides))}
         for i, variant in enumerate(args.variant or []):
             experiments[f"fast-v{i + 1}"] = ("shakespeare_char_fast", variant.split() + list(args.overrides))
@@ -109,6 +122,8 @@ def main() -> None:
             result = run_experiment(label, recipe, overrides, workdir, args.timeout)
             results.append(result)
             print(row(result), flush=True)
+    if args.mode == "check":
+        print(compare_losses(results), flush=True)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"gpu_{args.mode}.md").write_text(HEADER + "\n" + "\n".join(map(row, results)) + "\n")

@@ -23,6 +23,7 @@ from attn.errors import UserError
 from attn.recipe import Recipe
 from attn.training.plots import new_figure, save_figure
 from attn.training.rundir import MetricsLog, atomic_write_json, create_run_dir, read_json
+from attn.training.trainer import WARMUP_STEPS_EXCLUDED
 
 # What `train.max_time_s` counts, as the trainer implements it (attn/training/trainer.py).
 BUDGET_RULE = (
@@ -35,7 +36,7 @@ BUDGET_RULE = (
     "past it (wall_time_s shows exactly how long it ran). Both sides are timed the same way."
 )
 THROUGHPUT_RULE = (
-    "Throughput counts training steps only: it leaves out the first 5 steps (warm-up: allocator, "
+    f"Throughput counts training steps only: it leaves out the first {WARMUP_STEPS_EXCLUDED} steps (warm-up: allocator, "
     "cuDNN autotuning, compilation; reported as warmup_s) and the time spent in evaluations and "
     "checkpoints. GPU time is taken after torch.cuda.synchronize at log points."
 )
@@ -213,7 +214,7 @@ def speed_and_memory_rows(models: list[dict[str, Any]], items: str, items_label:
         model_row(models, "status", "status"),
         model_row(models, "optimizer steps", "steps"),
         model_row(models, f"training {items_label}/s (warm-up excluded)", f"{items}_per_s", ",.0f"),
-        model_row(models, "warm-up, first 5 steps (s)", "warmup_s", ".2f"),
+        model_row(models, f"warm-up, first {WARMUP_STEPS_EXCLUDED} steps (s)", "warmup_s", ".2f"),
         model_row(models, "trainer wall time (s)", "wall_time_s", ".1f"),
         model_row(models, "  of which evaluation (s)", "eval_time_s", ".1f"),
         model_row(models, "whole process wall time (s)", "subprocess_wall_s", ".1f"),

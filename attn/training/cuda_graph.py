@@ -28,8 +28,9 @@ class CudaGraphStep:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: tuple[torch.Tensor, ...] = ()
         self.loss: torch.Tensor | None = None
-        for group in optimizer.param_groups:  # the learning rate must be readable by the replayed kernels
-            if not isinstance(group["lr"], torch.Tensor):
+        for group in optimizer.param_groups:
+            group["capturable"] = True  # optimizer state and step counts stay on the device
+            if not isinstance(group["lr"], torch.Tensor):  # replayed kernels read the rate from memory
                 group["lr"] = torch.tensor(float(group["lr"]), device=params[0].device)
 
     def __call__(self, batch: Any) -> torch.Tensor:
