@@ -104,6 +104,7 @@ def main() -> None:
         same = ["model.dropout=0.0", "train.max_steps=60", "train.eval_interval=30", "train.final_eval=none", "train.log_interval=10"]
         experiments = {name: (REFERENCE, same + flags) for name, flags in
                        (("check-eager", ["train.compile=false"]), ("check-graphs", ["train.compile=false", "train.cuda_graphs=true"]))}
+    elif args.mode == "ttq":
         experiments = {"shakespeare_char_fast": ("shakespeare_char_fast", list(args.overrides))}
         for i, variant in enumerate(args.variant or []):
             experiments[f"fast-v{i + 1}"] = ("shakespeare_char_fast", variant.split() + list(args.overrides))

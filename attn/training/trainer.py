@@ -144,6 +144,8 @@ class Trainer:
             return "not combined with several processes (DDP)"
         if self.scaler is not None:
             return "not combined with fp16 loss scaling (use bf16)"
+        if self.runtime.compile:
+            return "not combined with torch.compile (train.compile_mode=reduce-overhead gives compiled code CUDA graphs)"
         return None
 
     def _wrap(self, compiled: bool) -> None:
