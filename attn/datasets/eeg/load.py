@@ -1,0 +1,46 @@
+"""``load_eeg_dataset``: the recipe's ``data`` section in, an :class:`EEGDataset` out (cached)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Callable
+
+from attn.datasets.eeg.cache import cache_path, load_dataset, save_dataset
+from attn.datasets.eeg.config import EEGDataConfig
+from attn.datasets.eeg.dataset import EEGDataset
+from attn.datasets.eeg.synthetic import preset_params, simulate
+
+Progress = Callable[[str], None]
+
+
+def synthetic_cache_params(cfg: EEGDataConfig) -> dict:
+    """Everything that decides the simulated data (the cache key)."""
+    return {
+        "source": "synthetic",
+        "n_subjects": cfg.n_subjects,
+        "trials_per_subject": cfg.trials_per_subject,
+        "seed": cfg.seed,
+        "preset": cfg.preset,
+        "params": asdict(preset_params(cfg.preset)),
+    }
+
+
+def load_eeg_dataset(cfg: EEGDataConfig, progress: Progress | None = None) -> EEGDataset:
+    """The windows described by ``cfg``: simulated (cached) or read from a local HBN copy."""
+    if cfg.source == "hbn":
+        from attn.datasets.eeg.hbn import load_hbn
+
+        return load_hbn(cfg, progress=progress)
+    path = cache_path("synthetic", synthetic_cache_params(cfg)) if cfg.cache else None
+    if path is not None:
+        cached = load_dataset(path)
+        if cached is not None:
+            if progress is not None:
+                progress(f"simulated EEG from cache {path}")
+            return cached
+    dataset = simulate(cfg.n_subjects, cfg.trials_per_subject, cfg.seed, cfg.preset, progress=progress)
+    if path is not None:
+        save_dataset(path, dataset)
+        if progress is not None:
+            progress(f"cached simulated EEG at {path}")
+    return dataset

@@ -1,0 +1,65 @@
+"""Subject-wise splits: a subject's windows are always together on one side of a split."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attn.errors import DataError
+
+
+def _shuffled_subjects(subjects: np.ndarray, seed: int) -> np.ndarray:
+    unique = np.unique(np.asarray(subjects))
+    return unique[np.random.default_rng(seed).permutation(len(unique))]
+
+
+def _indices_of(subjects: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.isin(subjects, chosen))
+
+
+def subject_split(
+    subjects: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Window indices of ``train``, ``val`` and ``test`` with no subject in two splits.
+
+    A split with a fraction > 0 gets ``round(fraction · n_subjects)`` subjects and at least one;
+    train keeps the rest and at least one. Indices are sorted (dataset order).
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"val_fraction and test_fraction must be in [0, 1) with a sum < 1 "
+            f"(got {val_fraction!r} and {test_fraction!r})"
+        )
+    subjects = np.asarray(subjects)
+    order = _shuffled_subjects(subjects, seed)
+    n = len(order)
+    wanted = [name for name, f in (("val", val_fraction), ("test", test_fraction)) if f > 0]
+    if n < 1 + len(wanted):
+        parts = "/".join(["train", *wanted])
+        raise DataError(
+            f"{n} subject{'s' if n != 1 else ''} cannot be split into {parts}; "
+            f"need at least {1 + len(wanted)}"
+        )
+    n_test = max(1, round(test_fraction * n)) if test_fraction > 0 else 0
+    n_val = max(1, round(val_fraction * n)) if val_fraction > 0 else 0
+    while n_test + n_val > n - 1:  # keep at least one training subject
+        if n_val >= n_test and n_val > 1:
+            n_val -= 1
+        else:
+            n_test -= 1
+    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+    return {name: _indices_of(subjects, part) for name, part in (("train", train), ("val", val), ("test", test))}
+
+
+def subject_kfold(subjects: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` folds of (train indices, held-out indices); every subject is held out exactly once."""
+    if k < 2:
+        raise ValueError(f"subject_kfold needs k >= 2 (got {k})")
+    subjects = np.asarray(subjects)
+    order = _shuffled_subjects(subjects, seed)
+    if k > len(order):
+        raise DataError(f"cannot make {k} subject folds from {len(order)} subjects")
+    folds = []
+    for held in np.array_split(order, k):
+        mask = np.isin(subjects, held)
+        folds.append((np.flatnonzero(~mask), np.flatnonzero(mask)))
+    return folds
