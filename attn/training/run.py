@@ -109,6 +109,8 @@ def train_in_dir(recipe: Recipe, task: Task, run_dir: Path, runtime: Runtime, wo
     console = options.console
     torch.manual_seed(cfg.seed)
     model = build_model(recipe.model_name, recipe.model, **task.model_info()).to(runtime.device)
+    if world.distributed:  # same initial weights everywhere, different dropout per process
+        torch.manual_seed(cfg.seed + 104729 * world.rank)
     task.setup(runtime, world.rank, cfg.batch_size // world.size)
     total_steps = _total_steps(cfg, task)
     if world.is_main and checkpoint is None:

@@ -179,13 +179,34 @@ class Trainer:
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainerState(**checkpoint["trainer"])
-        self.task.load_state_dict(checkpoint.get("task_state", {}))
-        restore_rng(checkpoint["rng"], self.runtime.device)
+        own = {"task": checkpoint.get("task_state", {}), "rng": checkpoint["rng"]}
+        ranks = checkpoint.get("rank_states") or []
+        if len(ranks) == self.world.size:
+            own = ranks[self.world.rank]  # each process continues its own batch stream and dropout
+        elif self.world.distributed:
+            self.display.note("[yellow]note:[/] the number of processes changed since the checkpoint: "
+                              "batches and dropout continue from rank 0's state, reseeded per rank")
+        self.task.load_state_dict(own["task"])
+        restore_rng(own["rng"], self.runtime.device)
+        if self.world.distributed and len(ranks) != self.world.size:
+            self.task.reseed(self.cfg.seed + 7919 * self.world.rank + self.state.step)
+            torch.manual_seed(self.cfg.seed + 104729 * self.world.rank + self.state.step)
         if self.world.is_main:
             self.metrics.truncate_after(self.state.step)
 
     # ---- checkpoints -------------------------------------------------------------------
-    def save(self, name: str) -> None:
+    def save(self, name: str, every_rank: bool = False) -> None:
+        """Write a checkpoint from rank 0.
+
+        With ``every_rank`` (a collective: all processes must call it) the batch and random
+        states of every rank are gathered too, so that a resumed DDP run continues each
+        process's own stream.
+        """
+        mine = {"task": self.task.state_dict(), "rng": capture_rng(self.runtime.device)}
+        ranks = [mine]
+        if every_rank and self.world.distributed:
+            ranks = [None] * self.world.size
+            torch.distributed.all_gather_object(ranks, mine)
         if not self.world.is_main:
             return
         save_checkpoint(
@@ -194,8 +215,9 @@ class Trainer:
             optimizer=self.optimizer.state_dict(),
             scaler=self.scaler.state_dict() if self.scaler else None,
             trainer=vars(self.state).copy(),
-            task_state=self.task.state_dict(),
-            rng=capture_rng(self.runtime.device),
+            task_state=mine["task"],
+            rng=mine["rng"],
+            rank_states=ranks if self.world.distributed else None,
             **self.payload,
         )
 
@@ -333,7 +355,7 @@ class Trainer:
                 state.elapsed_s = state.elapsed_s + (time.perf_counter() - wall_start)
                 wall_start = time.perf_counter()
                 if do_ckpt or early_stop or time_up or interrupted:
-                    self.save("last.pt")
+                    self.save("last.pt", every_rank=True)
                 mark = time.perf_counter()
                 items_at_mark = state.items_seen
                 if status != "completed":

@@ -58,6 +58,9 @@ class Task(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    def reseed(self, seed: int) -> None:
+        """Start a fresh batch stream (a resumed DDP run with another number of processes)."""
+
     def checkpoint_extras(self) -> dict[str, Any]:
         """What must travel with the weights to use them later (vocabulary, target scaling)."""
         return {}

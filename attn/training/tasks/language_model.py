@@ -153,5 +153,9 @@ class LanguageModelTask(Task):
         if self.sampler and "generator" in state:
             self.sampler.generator.set_state(state["generator"])
 
+    def reseed(self, seed: int) -> None:
+        if self.sampler:
+            self.sampler.generator.manual_seed(seed)
+
     def checkpoint_extras(self) -> dict[str, Any]:
         return {"vocab": self.data.vocab.to_list(), "corpora": [c.name for c in self.data.corpora]}
