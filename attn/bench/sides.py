@@ -29,9 +29,9 @@ from attn.training.trainer import WARMUP_STEPS_EXCLUDED
 BUDGET_RULE = (
     "The time budget is train.max_time_s, the trainer's own clock: wall time from the first "
     "training step, counting training steps, the periodic evaluations, checkpoint saves and "
-    "(with torch.compile) compilation in the first steps and the first evaluation. It does not "
-    "count process start, data loading, model construction or the final evaluation of the best "
-    "checkpoint. The budget is checked at every log point (train.log_interval steps), and the "
+    "(with torch.compile or CUDA graphs) compilation and capture in the first steps. It does not "
+    "count process start, imports, data loading, model construction (setup_s) or the final "
+    "evaluation of the best checkpoint. The budget is checked at every log point (train.log_interval steps), and the "
     "run then evaluates once more, so a run ends up to one log interval plus one evaluation "
     "past it (wall_time_s shows exactly how long it ran). Both sides are timed the same way."
 )
@@ -160,6 +160,7 @@ def common_fields(run_dir: Path, bench_dir: Path, summary: dict[str, Any], side_
         "status": summary.get("status"), "stop_reason": summary.get("message"),
         "parameters": summary.get("parameters"), "steps": summary.get("steps"),
         f"{items}_per_s": summary.get(f"{items}_per_s"),
+        "setup_s": summary.get("setup_s"),
         "warmup_s": summary.get("warmup_s"), "train_time_s": summary.get("train_time_s"),
         "eval_time_s": summary.get("eval_time_s"), "wall_time_s": summary.get("wall_time_s"),
         "subprocess_wall_s": side_info.get("subprocess_wall_s"), "runtime": side_info.get("runtime"),
@@ -214,6 +215,7 @@ def speed_and_memory_rows(models: list[dict[str, Any]], items: str, items_label:
         model_row(models, "status", "status"),
         model_row(models, "optimizer steps", "steps"),
         model_row(models, f"training {items_label}/s (warm-up excluded)", f"{items}_per_s", ",.0f"),
+        model_row(models, "set-up before training: start, imports, data, model (s)", "setup_s", ".1f"),
         model_row(models, f"warm-up, first {WARMUP_STEPS_EXCLUDED} steps (s)", "warmup_s", ".2f"),
         model_row(models, "trainer wall time (s)", "wall_time_s", ".1f"),
         model_row(models, "  of which evaluation (s)", "eval_time_s", ".1f"),

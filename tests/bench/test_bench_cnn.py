@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from attn.cli import app
 
+pytestmark = pytest.mark.slow  # two training processes each
 runner = CliRunner()
 STEPS = 6  # 2 epochs of 24 training windows in batches of 8: more than the 5 warm-up steps
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from attn.cli import app
 from attn.models.char_lstm import CharLSTM, CharLSTMConfig
 
+pytestmark = pytest.mark.slow  # two training processes each
 runner = CliRunner()
 STEPS = 8
 
