@@ -183,6 +183,11 @@ def test_errors_say_what_is_wrong(bids_root, tmp_path):
     no_events = _copy_without(bids_root, tmp_path, "*_events.tsv")
     with pytest.raises(DataError, match="events.tsv is missing"):
         load_eeg_dataset(hbn(no_events))
+    (events,) = (bids_root / "R2").rglob("*_events.tsv")
+    bad = tmp_path / "bad_events.tsv"
+    bad.write_text(events.read_text().replace("value", "name"))
+    with pytest.raises(DataError, match="needs the columns onset and value"):
+        read_events(bad)
 
 
 def test_wrong_channel_count_is_an_error(tmp_path):

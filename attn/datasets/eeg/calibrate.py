@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = _parse_overrides(args.set)
     print(
         f"{'preset':<22}{'seed':>5}{'windows':>8}{'rt mean':>8}{'rt std':>7}{'floor':>7}"
-        f"{'floor test':>11}{'ridge test':>11}{'ridge cv':>9}{'alpha':>8}{'gen s':>7}"
+        f"{'floor test':>11}{'ridge test':>11}{'ridge cv':>9}{'alpha':>9}{'gen s':>7}"
     )
     for preset in args.preset:
         for seed in args.seeds:
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{r['preset']:<22}{seed:>5}{r['windows']:>8}{r['rt_mean']:>8.3f}{r['rt_std']:>7.3f}"
                 f"{r['floor_all']:>7.3f}{r['floor_test']:>11.3f}{r['ridge_test']:>11.3f}"
-                f"{r['ridge_cv']:>9.3f}{r['ridge_alpha']:>8.3g}{r['generate_s']:>7.1f}",
+                f"{r['ridge_cv']:>9.3f}{r['ridge_alpha']:>9.3g}{r['generate_s']:>7.1f}",
                 flush=True,
             )
 

@@ -86,8 +86,9 @@ def read_events(path: Path) -> list[tuple[float, str]]:
     if not path.is_file():
         raise DataError(f"recording has no events file: {path} is missing")
     with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
-    columns = set(rows[0]) if rows else set()
+        reader = csv.DictReader(fh, delimiter="\t")
+        rows = list(reader)
+        columns = set(reader.fieldnames or ())
     names = [c for c in ("value", "trial_type") if c in columns]
     if "onset" not in columns or not names:
         raise DataError(f"{path} needs the columns onset and value (or trial_type)")

@@ -8,7 +8,7 @@ from typing import Callable
 from attn.datasets.eeg.cache import cache_path, load_dataset, save_dataset
 from attn.datasets.eeg.config import EEGDataConfig
 from attn.datasets.eeg.dataset import EEGDataset
-from attn.datasets.eeg.synthetic import preset_params, simulate
+from attn.datasets.eeg.synthetic import GENERATOR_VERSION, preset_params, simulate
 
 Progress = Callable[[str], None]
 
@@ -17,6 +17,7 @@ def synthetic_cache_params(cfg: EEGDataConfig) -> dict:
     """Everything that decides the simulated data (the cache key)."""
     return {
         "source": "synthetic",
+        "generator": GENERATOR_VERSION,
         "n_subjects": cfg.n_subjects,
         "trials_per_subject": cfg.trials_per_subject,
         "seed": cfg.seed,

@@ -29,6 +29,8 @@ from attn.datasets.eeg.oracle import RTPrior, oracle_floor
 
 PAD_S = 1.0
 """Seconds generated on each side of the window for the filtered noise (then cropped)."""
+GENERATOR_VERSION = 2
+"""Part of the cache key: bump whenever the same parameters would generate different data."""
 HIGHPASS_HZ = 0.5
 """The background has no power below this frequency (HBN data are band-passed 0.5-50 Hz)."""
 
@@ -85,7 +87,7 @@ class SimParams:
 
 PRESETS: dict[str, SimParams] = {
     "default": SimParams(),
-    "realistic": SimParams(jitter_sd=0.62, cpp_amp=12.0, lrp_amp=6.0),
+    "realistic": SimParams(jitter_sd=0.62, cpp_amp=18.0, lrp_amp=9.0),
 }
 
 
