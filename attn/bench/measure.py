@@ -120,3 +120,39 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def _proc_status_mb(field: str) -> float | None:
+    """A ``kB`` field of /proc/self/status (Linux) in MiB, or None elsewhere."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def current_rss_mb() -> float | None:
+    """Resident set size of this process now (Linux; None elsewhere)."""
+    return _proc_status_mb("VmRSS")
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (VmHWM) to its current RSS; False where the OS cannot (not Linux).
+
+    Writing ``5`` to ``/proc/self/clear_refs`` (Linux 4.0+) does it, so that the peak read later
+    is the peak of what ran after the reset, not of start-up.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_since_reset_mb() -> float | None:
+    """VmHWM: the peak RSS since :func:`reset_peak_rss` (or since the process started)."""
+    return _proc_status_mb("VmHWM")

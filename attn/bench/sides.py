@@ -144,11 +144,17 @@ def memory_fields(summary: dict[str, Any], side_info: dict[str, Any], device: to
     if device.type == "cuda":
         return {"peak_memory_mb": summary.get("peak_memory_mb"), "memory_kind": "cuda_max_allocated",
                 "memory_note": "torch.cuda.max_memory_allocated over training and periodic evaluations"}
-    peak, base = summary.get("peak_memory_mb"), side_info.get("baseline_peak_rss_mb")
-    return {"peak_memory_mb": peak, "memory_kind": "peak_rss",
-            "baseline_rss_mb": base, "training_rss_increase_mb": None if peak is None or base is None else peak - base,
-            "memory_note": "peak resident set size of the side's own process at the end of training "
-                           "(baseline: after imports and data loading, before the model was built)"}
+    before, peak = side_info.get("rss_before_model_mb"), side_info.get("training_peak_rss_mb")
+    fields = {"rss_before_model_mb": before, "process_peak_rss_mb": side_info.get("process_peak_rss_mb")}
+    if peak is None:  # no peak reset on this OS: the whole process's peak, start-up included
+        return {**fields, "peak_memory_mb": fields["process_peak_rss_mb"], "memory_kind": "process_peak_rss",
+                "training_rss_increase_mb": None,
+                "memory_note": "peak resident set size of the side's own process, start-up included"}
+    return {**fields, "peak_memory_mb": peak, "memory_kind": "peak_rss_from_model_build",
+            "training_rss_increase_mb": None if before is None else peak - before,
+            "memory_note": "peak resident set size of the side's own process from just before the model was built "
+                           "(after imports and data loading) to the end of the final evaluation; the increase is "
+                           "that peak minus the resident set size at that point"}
 
 
 def common_fields(run_dir: Path, bench_dir: Path, summary: dict[str, Any], side_info: dict[str, Any],
@@ -210,7 +216,7 @@ def model_row(models: list[dict[str, Any]], label: str, key: str, spec: str = ".
 def speed_and_memory_rows(models: list[dict[str, Any]], items: str, items_label: str) -> list[list[str]]:
     """Rows every comparison shows: size, status, throughput, times and peak memory."""
     cuda = models[0]["memory_kind"] == "cuda_max_allocated"
-    rows = [
+    rows: list[list[str]] = [
         model_row(models, "parameters", "parameters"),
         model_row(models, "status", "status"),
         model_row(models, "optimizer steps", "steps"),
@@ -220,9 +226,12 @@ def speed_and_memory_rows(models: list[dict[str, Any]], items: str, items_label:
         model_row(models, "trainer wall time (s)", "wall_time_s", ".1f"),
         model_row(models, "  of which evaluation (s)", "eval_time_s", ".1f"),
         model_row(models, "whole process wall time (s)", "subprocess_wall_s", ".1f"),
-        model_row(models, f"peak memory (MiB, {'CUDA max allocated' if cuda else 'process peak RSS'})",
-                  "peak_memory_mb", ",.1f"),
     ]
-    if not cuda:
-        rows.append(model_row(models, "  RSS increase during training (MiB)", "training_rss_increase_mb", ",.1f"))
+    if cuda:
+        rows.append(model_row(models, "peak memory (MiB, CUDA max allocated)", "peak_memory_mb", ",.1f"))
+    elif models[0]["memory_kind"] == "process_peak_rss":
+        rows.append(model_row(models, "peak memory (MiB, process peak RSS incl. start-up)", "peak_memory_mb", ",.1f"))
+    else:
+        rows += [model_row(models, "peak RSS from model build to the end (MiB)", "peak_memory_mb", ",.1f"),
+                 model_row(models, "  increase over RSS before the model (MiB)", "training_rss_increase_mb", ",.1f")]
     return rows

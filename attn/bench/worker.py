@@ -7,8 +7,12 @@ resolved recipe, the run directory, the device, the torch thread count and what 
 training. The worker trains with the same code as ``attn train`` (:func:`attn.training.run.train_in_dir`),
 then writes ``bench_side.json`` next to the run's own ``summary.json``:
 
-- ``baseline_peak_rss_mb``: peak RSS after imports and data loading, before the model exists
-- ``peak_rss_mb``: peak RSS of the process after training and the final evaluation
+- ``rss_before_model_mb``: RSS after imports (including those training would do lazily) and data
+  loading, before the model exists
+- ``training_peak_rss_mb`` (Linux): the peak RSS from there on (model, optimizer, training, periodic
+  and final evaluation): the process's peak is reset just before (``/proc/self/clear_refs``), so
+  start-up spikes do not count
+- ``process_peak_rss_mb``: the peak RSS of the whole process, start-up included
 - ``generation`` (text, when asked): characters per second of :func:`attn.inference.sample_tokens`
   from the best checkpoint on the training device, the median of ``repeats`` timed runs after an
   untimed warm-up run
@@ -24,6 +28,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from attn.bench.measure import current_rss_mb, peak_rss_since_reset_mb, reset_peak_rss
 from attn.errors import TrainingDiverged, UserError
 from attn.training.device import peak_rss_mb
 from attn.training.rundir import atomic_write_json, read_json
@@ -62,6 +67,14 @@ def generation_speed(run_dir: Path, device: torch.device, chars: int, repeats: i
             "times_s": times, "prompt": prompt_text, "checkpoint": "best", "temperature": 1.0}
 
 
+def preload_lazy_imports() -> None:
+    """Import what training would import lazily (torch._dynamo via the optimizer, matplotlib for
+    the plots), so that the memory measured from the model build on is the model's and training's."""
+    import torch._dynamo  # noqa: F401
+    from matplotlib.backends import backend_agg  # noqa: F401
+    from matplotlib import figure  # noqa: F401
+
+
 def run_side(spec: dict[str, Any]) -> dict[str, Any]:
     """Train the spec's recipe in its run directory and measure what the spec asks for."""
     from attn.recipe import recipe_from_dict
@@ -79,7 +92,9 @@ def run_side(spec: dict[str, Any]) -> dict[str, Any]:
                             "torch_threads": torch.get_num_threads()}
     try:
         task = build_task(recipe)
-        side["baseline_peak_rss_mb"] = peak_rss_mb()
+        preload_lazy_imports()
+        side["rss_before_model_mb"] = current_rss_mb()
+        peak_was_reset = reset_peak_rss()
         start = time.perf_counter()
         try:
             train_in_dir(recipe, task, run_dir, runtime, world, options, label=spec.get("label"))
@@ -88,7 +103,8 @@ def run_side(spec: dict[str, Any]) -> dict[str, Any]:
         side["process_train_s"] = time.perf_counter() - start
     finally:
         shutdown_world(world)
-    side["peak_rss_mb"] = peak_rss_mb()
+    side["training_peak_rss_mb"] = peak_rss_since_reset_mb() if peak_was_reset else None
+    side["process_peak_rss_mb"] = peak_rss_mb()
     generation = spec.get("generation")
     if generation and "diverged" not in side:
         side["generation"] = generation_speed(run_dir, runtime.device, **generation)

@@ -58,7 +58,10 @@ def test_report_files_and_run_directories(bench: Path) -> None:
         summary = json.loads((run / "summary.json").read_text())
         assert model["parameters"] == summary["parameters"] and model["status"] == "completed"
         assert model["steps"] == STEPS and model["tok_per_s"] > 0 and model["generation_chars_per_s"] > 0
-        assert model["memory_kind"] == "peak_rss" and model["peak_memory_mb"] > 0
+        assert model["memory_kind"] in ("peak_rss_from_model_build", "process_peak_rss") and model["peak_memory_mb"] > 0
+        if model["memory_kind"] == "peak_rss_from_model_build":
+            assert model["training_rss_increase_mb"] == pytest.approx(model["peak_memory_mb"] - model["rss_before_model_mb"])
+            assert model["peak_memory_mb"] <= model["process_peak_rss_mb"] + 1
         assert model["best_val_loss"] == summary["best"]["val_loss"]
         assert model["final_val_loss"] == [r for r in jsonl(run / "metrics.jsonl") if r["kind"] == "eval"][-1]["val_loss"]
     env = report["environment"]
