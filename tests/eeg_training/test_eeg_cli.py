@@ -227,3 +227,11 @@ def test_an_interrupted_cross_validation_resumes_fold_by_fold(tmp_path: Path, mo
     assert read_records(parent / "fold-1", "train")[-1]["step"] == FOLD_STEPS
     scores = [f["test_nrmse"] for f in summary["per_fold"]]
     assert summary["test_nrmse_mean"] == pytest.approx(float(np.mean(scores)))
+
+
+def test_the_hbn_example_validates_but_training_without_the_data_is_a_clear_error(tmp_path: Path) -> None:
+    assert run_cli(["recipes", "validate", "eeg_hbn_example"]).exit_code == 0
+    missing = tmp_path / "no-hbn-here"
+    result = run_cli(["train", "eeg_hbn_example", f"data.root={missing}", "--runs-dir", tmp_path / "runs", "-q"])
+    assert result.exit_code == 2, result.output
+    assert str(missing) in "".join(result.output.split()) and "does not exist" in " ".join(result.output.split())
