@@ -236,7 +236,7 @@ def cv_table(summary: dict[str, Any]) -> Table:
 def resume_cross_validation(run_dir: Path, overrides: list[str], options: Any) -> Any:
     """Continue the cross-validation run in ``run_dir`` (see the module docstring)."""
     from attn.training.distributed import shutdown_world
-    from attn.training.run import _runtime
+    from attn.training.run import prepare_runtime
 
     run_dir = Path(run_dir)
     if not (run_dir / "cv.json").is_file() or not (run_dir / "recipe.yaml").is_file():
@@ -248,7 +248,7 @@ def resume_cross_validation(run_dir: Path, overrides: list[str], options: Any) -
     recipe = parse_recipe(yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8")), run_dir.parent.name)
     if overrides:
         recipe = recipe.replace(overrides)
-    runtime, world = _runtime(recipe, options)
+    runtime, world = prepare_runtime(recipe, options)
     try:
         return run_cross_validation(recipe, options, runtime, world, run_dir=run_dir)
     finally:

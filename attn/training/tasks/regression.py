@@ -393,6 +393,10 @@ class RegressionTask(Task):
         if self.augmentation is not None and "augmentation" in state:
             self.augmentation.load_state_dict(state["augmentation"])
 
+    def reseed(self, seed: int) -> None:
+        """Nothing to do: every rank draws the same permutation and takes its own share of it,
+        so rank 0's restored batch state is right for any number of processes."""
+
     def split_subjects(self) -> dict[str, list[str]]:
         return {name: sorted(np.unique(self.subjects[idx]).tolist()) for name, idx in self.split.items()}
 
