@@ -16,8 +16,7 @@ from attn.training.rundir import atomic_write_json, atomic_write_text, create_ru
 
 def create_bench_dir(what: str, runs_dir: str | Path | None = None) -> Path:
     """A new ``<runs>/bench-<what>/<timestamp>/`` (``--runs-dir``, else ``$ATTN_RUNS_DIR``, else ./runs)."""
-    path = create_run_dir(runs_root(runs_dir), f"bench-{what}")
-    (path / "checkpoints").rmdir()  # create_run_dir makes it for training runs; a bench has none
+    path = create_run_dir(runs_root(runs_dir), f"bench-{what}", checkpoints=False)
     return path
 
 

@@ -79,7 +79,7 @@ def run_side(spec: dict[str, Any]) -> dict[str, Any]:
     """Train the spec's recipe in its run directory and measure what the spec asks for."""
     from attn.recipe import recipe_from_dict
     from attn.training.distributed import shutdown_world
-    from attn.training.run import RunOptions, _runtime, train_in_dir
+    from attn.training.run import RunOptions, prepare_runtime, train_in_dir
     from attn.training.tasks import build_task
 
     if spec.get("threads"):
@@ -87,7 +87,7 @@ def run_side(spec: dict[str, Any]) -> dict[str, Any]:
     run_dir = Path(spec["run_dir"])
     recipe = recipe_from_dict(spec["recipe"])
     options = RunOptions(device=spec.get("device"), quiet=bool(spec.get("quiet")), console=Console())
-    runtime, world = _runtime(recipe, options)
+    runtime, world = prepare_runtime(recipe, options)
     side: dict[str, Any] = {"label": spec.get("label"), "runtime": runtime.describe(),
                             "torch_threads": torch.get_num_threads()}
     try:

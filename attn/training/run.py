@@ -53,14 +53,14 @@ class RunOutcome:
 
 def start_run(recipe: Recipe, options: RunOptions) -> RunOutcome:
     """Train ``recipe`` in a new run directory."""
-    runtime, world = _runtime(recipe, options)
+    runtime, world = prepare_runtime(recipe, options)
     try:
         if recipe.family == "eeg" and recipe.train.folds > 1:
             from attn.training.crossval import run_cross_validation
 
             return run_cross_validation(recipe, options, runtime, world)
+        task = build_task(recipe, quiet=options.quiet)  # before the run directory: bad data leaves no empty run behind
         run_dir = create_run_dir(runs_root(options.runs_dir), recipe.name) if world.is_main else Path("/nonexistent")
-        task = build_task(recipe)
         return train_in_dir(recipe, task, run_dir, runtime, world, options)
     finally:
         shutdown_world(world)
@@ -69,6 +69,10 @@ def start_run(recipe: Recipe, options: RunOptions) -> RunOutcome:
 def resume_run(run_dir: Path, overrides: list[str], options: RunOptions) -> RunOutcome:
     """Continue an interrupted or killed run from ``run_dir/checkpoints/last.pt``."""
     run_dir = Path(run_dir)
+    if (run_dir / "cv.json").is_file():
+        from attn.training.crossval import resume_cross_validation
+
+        return resume_cross_validation(run_dir, overrides, options)
     last = run_dir / "checkpoints" / "last.pt"
     if not (run_dir / "recipe.yaml").is_file():
         raise UserError(f"'{run_dir}' is not a run directory (it has no recipe.yaml)")
@@ -81,15 +85,16 @@ def resume_run(run_dir: Path, overrides: list[str], options: RunOptions) -> RunO
             raise UserError(f"override '{item}': a resumed run can only change train.* keys")
     if overrides:
         recipe = recipe.replace(overrides)
-    runtime, world = _runtime(recipe, options)
+    runtime, world = prepare_runtime(recipe, options)
     try:
-        task = build_task(recipe, checkpoint.get("extras"))
+        task = build_task(recipe, checkpoint.get("extras"), quiet=options.quiet)
         return train_in_dir(recipe, task, run_dir, runtime, world, options, checkpoint=checkpoint)
     finally:
         shutdown_world(world)
 
 
-def _runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World]:
+def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World]:
+    """Device, precision and compilation for a recipe, and this process's place under torchrun."""
     cfg = recipe.train
     runtime = resolve_runtime(options.device or cfg.device, cfg.precision, cfg.compile)
     world = init_world(runtime.device)
@@ -208,6 +213,7 @@ def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
     if full.get(metric) is not None:
         what = "whole val split" if full.get("full_split") else "sampled"
         rows.append((f"best checkpoint {metric} ({what})", full[metric]))
+    rows += task.summary_rows(full)
     rows += [(f"{task.items}/s", summary[f"{task.items}_per_s"]), ("wall time (s)", summary["wall_time_s"]),
              ("peak memory (MiB)", summary["peak_memory_mb"]), ("device", summary["device"])]
     if "mfu" in summary:

@@ -135,7 +135,7 @@ def runs_root(cli_value: str | os.PathLike | None = None) -> Path:
     return Path(cli_value or os.environ.get(RUNS_ENV) or "runs")
 
 
-def create_run_dir(root: Path, recipe_name: str) -> Path:
+def create_run_dir(root: Path, recipe_name: str, checkpoints: bool = True) -> Path:
     """A new ``root/<recipe_name>/<YYYYmmdd-HHMMSS>`` (suffixed when that second is taken)."""
     base = Path(root) / recipe_name
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -145,7 +145,8 @@ def create_run_dir(root: Path, recipe_name: str) -> Path:
             candidate.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
             continue
-        (candidate / "checkpoints").mkdir()
+        if checkpoints:
+            (candidate / "checkpoints").mkdir()
         return candidate
     raise UserError(f"could not create a new run directory under '{base}'")
 
@@ -211,7 +212,7 @@ def environment_info(device: torch.device) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
         "command": " ".join(sys.argv),
-        "git_commit": git_commit(),
+        "git_commit": git_commit(Path(__file__).resolve().parent),
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)

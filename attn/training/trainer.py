@@ -270,7 +270,8 @@ class Trainer:
             self.state.evals_since_best += 1
         self.state.last_metrics = dict(metrics)
         extra = self.task.after_evaluation(metrics)
-        self.metrics.append({"kind": "eval", "step": step, **metrics, **extra})
+        elapsed = round(self.state.elapsed_s + (time.perf_counter() - self._wall_start), 3)
+        self.metrics.append({"kind": "eval", "step": step, "elapsed_s": elapsed, **metrics, **extra})
         return metrics, improved
 
     def run(self) -> TrainResult:
@@ -287,7 +288,7 @@ class Trainer:
         self.raw_model.train()
         self.display.start_at(start_step)
         setup_s = process_age_s()
-        wall_start = time.perf_counter()
+        wall_start = self._wall_start = time.perf_counter()
         mark = wall_start
         items_at_mark = state.items_seen
         with StopFlag() as stop:
@@ -353,7 +354,7 @@ class Trainer:
                 elif interrupted:
                     status, message = "interrupted", "interrupted by the user"
                 state.elapsed_s = state.elapsed_s + (time.perf_counter() - wall_start)
-                wall_start = time.perf_counter()
+                wall_start = self._wall_start = time.perf_counter()
                 if do_ckpt or early_stop or time_up or interrupted:
                     self.save("last.pt", every_rank=True)
                 mark = time.perf_counter()

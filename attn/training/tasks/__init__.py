@@ -8,8 +8,11 @@ from attn.recipe import Recipe
 from attn.training.tasks.base import Task
 
 
-def build_task(recipe: Recipe, extras: dict[str, Any] | None = None) -> Task:
-    """The task for a recipe; ``extras`` come from a checkpoint when a run is resumed."""
+def build_task(recipe: Recipe, extras: dict[str, Any] | None = None, quiet: bool = False) -> Task:
+    """The task for a recipe; ``extras`` come from a checkpoint when a run is resumed.
+
+    ``quiet`` hides progress messages of slow data preparation (EEG simulation).
+    """
     if recipe.family == "text":
         from attn.datasets.text import Vocabulary, load_text_data
         from attn.training.tasks.language_model import LanguageModelTask
@@ -20,6 +23,8 @@ def build_task(recipe: Recipe, extras: dict[str, Any] | None = None) -> Task:
     if recipe.family == "eeg":
         from attn.training.tasks.regression import build_regression_task
 
+        if quiet:
+            return build_regression_task(recipe, extras, progress=None)
         return build_regression_task(recipe, extras)
     raise ValueError(f"no task for family {recipe.family!r}")
 

@@ -93,9 +93,10 @@ def split_from_subjects(dataset: EEGDataset, subjects: dict[str, list[str]]) -> 
     return split
 
 
-def build_regression_task(recipe: Any, extras: dict[str, Any] | None = None) -> "RegressionTask":
+def build_regression_task(recipe: Any, extras: dict[str, Any] | None = None,
+                          progress: Callable[[str], None] | None = _print_progress) -> "RegressionTask":
     """The task of an EEG recipe; ``extras`` (from a checkpoint) pin the split and target scaling."""
-    dataset = load_dataset_once(recipe.data, progress=_print_progress)
+    dataset = load_dataset_once(recipe.data, progress=progress)
     data = recipe.data
     if extras and "split" in extras:
         split = split_from_subjects(dataset, extras["split"])
