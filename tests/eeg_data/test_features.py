@@ -114,3 +114,13 @@ def test_ridge_rejects_bad_input():
         fit_ridge(np.zeros((3, 2)), np.zeros(3), alphas=[0.0])
     with pytest.raises(ValueError):
         fit_ridge(np.zeros((4, 2)), np.zeros(4), alphas=[1, 2], groups=np.zeros(4))
+
+
+def test_calibration_script_runs_on_a_tiny_dataset(capsys):
+    from attn.datasets.eeg.calibrate import main
+
+    main(["--preset", "default", "--n-subjects", "6", "--trials", "5", "--folds", "2"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:2] == ["preset", "seed"] and out[1].split()[:3] == ["default", "0", "30"]
+    floor, ridge_cv = float(out[1].split()[5]), float(out[1].split()[8])
+    assert 0.0 < floor < 1.5 and ridge_cv > 0.0
