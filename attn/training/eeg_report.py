@@ -15,7 +15,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from attn.training.metrics import nrmse
 from attn.training.plots import new_figure, save_figure
 from attn.training.rundir import atomic_write_text
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from attn.datasets.eeg.dataset import EEGDataset
+from attn.fileio import atomic_writer
 
 FORMAT_VERSION = 1
 """Bump when the generated data or the file layout change, so old files stop matching."""
@@ -41,7 +41,6 @@ def cache_path(prefix: str, params: dict[str, Any]) -> Path:
 
 def save_dataset(path: Path, dataset: EEGDataset) -> None:
     """Write ``dataset`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         "X": dataset.X,
         "y": dataset.y,
@@ -49,16 +48,8 @@ def save_dataset(path: Path, dataset: EEGDataset) -> None:
         "info": np.array(json.dumps(dataset.info)),
         **{f"meta.{k}": v for k, v in dataset.meta.items()},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as handle:
+        np.savez(handle, **arrays)
 
 
 def load_dataset(path: Path) -> EEGDataset | None:
