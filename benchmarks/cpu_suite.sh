@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The CPU numbers in BENCHMARKS.md, in one go (about 15 minutes on 2 cores). Run on an idle machine:
+#   bash benchmarks/cpu_suite.sh [RUNS_DIR]
+set -u
+R=${1:-runs/cpu-suite}
+step() { echo "=== $(date +%T) $*"; "$@"; echo "=== rc $?"; }
+step /usr/bin/time -v attn train shakespeare_char_cpu --runs-dir "$R" -q
+step attn generate --runs-dir "$R" --seed "To be or not to be" --length 400 --random-seed 7
+step attn bench vs lstm --device cpu --budget-s 60 --runs-dir "$R" -q
+step attn bench attention --device cpu --lengths 128,256,512,1024,2048 --runs-dir "$R"
+step attn train eeg_sparse_lightweight --runs-dir "$R" -q
+step attn train eeg_cnn --runs-dir "$R" -q
+step attn train eeg_sparse_lightweight data.preset=realistic --runs-dir "$R" -q
+step python -m attn.datasets.eeg.calibrate --n-subjects 80 --trials 30 --seeds 0
