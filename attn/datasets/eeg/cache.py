@@ -12,7 +12,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -65,3 +65,21 @@ def load_dataset(path: Path) -> EEGDataset | None:
             )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
+
+
+def load_or_build(kind: str, params: dict[str, Any], build: Callable[[], EEGDataset], *, enabled: bool = True,
+                  progress: Callable[[str], None] | None = None, what: str = "EEG data") -> EEGDataset:
+    """The cached dataset for ``(kind, params)``, or ``build()`` (then cached) when there is none.
+
+    With ``enabled=False`` the cache is neither read nor written.
+    """
+    path = cache_path(kind, params) if enabled else None
+    cached = load_dataset(path) if path is not None else None
+    if cached is not None:
+        if progress is not None:
+            progress(f"{what} from cache {path}")
+        return cached
+    dataset = build()
+    if path is not None:
+        save_dataset(path, dataset)
+    return dataset

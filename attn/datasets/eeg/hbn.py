@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from attn.datasets.eeg.cache import cache_path, load_dataset, save_dataset
+from attn.datasets.eeg.cache import load_or_build
 from attn.datasets.eeg.config import EEGDataConfig
 from attn.datasets.eeg.dataset import N_CHANNELS, N_TIMES, SFREQ, WINDOW_START_S, EEGDataset
 from attn.datasets.eeg.montage import CHANNEL_NAMES
@@ -213,13 +213,12 @@ def load_hbn(cfg: EEGDataConfig, progress: Callable[[str], None] | None = None) 
     for path in recordings:  # fail before the slow part if an events file is missing
         if not events_path(path).is_file():
             raise DataError(f"recording has no events file: {events_path(path)} is missing")
-    path_cache = cache_path("hbn", _cache_params(cfg, recordings)) if cfg.cache else None
-    if path_cache is not None:
-        cached = load_dataset(path_cache)
-        if cached is not None:
-            if progress is not None:
-                progress(f"HBN windows from cache {path_cache}")
-            return cached
+    return load_or_build("hbn", _cache_params(cfg, recordings), lambda: _read_windows(cfg, recordings, progress),
+                         enabled=cfg.cache, progress=progress, what="HBN windows")
+
+
+def _read_windows(cfg: EEGDataConfig, recordings: list[Path], progress: Callable[[str], None] | None) -> EEGDataset:
+    """Read every recording, build its trials and cut the windows (the slow part, cached by the caller)."""
     _require_mne()
     parts, dropped, n_trials, resampled = [], {"no_stimulus": 0, "no_response": 0, "off_recording": 0}, 0, 0
     for i, path in enumerate(recordings):
@@ -266,6 +265,4 @@ def load_hbn(cfg: EEGDataConfig, progress: Callable[[str], None] | None = None) 
         },
     )
     dataset.info["n_subjects"] = dataset.n_subjects
-    if path_cache is not None:
-        save_dataset(path_cache, dataset)
     return dataset

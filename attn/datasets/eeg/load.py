@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Callable
 
-from attn.datasets.eeg.cache import cache_path, load_dataset, save_dataset
+from attn.datasets.eeg.cache import load_or_build
 from attn.datasets.eeg.config import EEGDataConfig
 from attn.datasets.eeg.dataset import EEGDataset
 from attn.datasets.eeg.synthetic import GENERATOR_VERSION, preset_params, simulate
@@ -32,16 +32,8 @@ def load_eeg_dataset(cfg: EEGDataConfig, progress: Progress | None = None) -> EE
         from attn.datasets.eeg.hbn import load_hbn
 
         return load_hbn(cfg, progress=progress)
-    path = cache_path("synthetic", synthetic_cache_params(cfg)) if cfg.cache else None
-    if path is not None:
-        cached = load_dataset(path)
-        if cached is not None:
-            if progress is not None:
-                progress(f"simulated EEG from cache {path}")
-            return cached
-    dataset = simulate(cfg.n_subjects, cfg.trials_per_subject, cfg.seed, cfg.preset, progress=progress)
-    if path is not None:
-        save_dataset(path, dataset)
-        if progress is not None:
-            progress(f"cached simulated EEG at {path}")
-    return dataset
+    return load_or_build(
+        "synthetic", synthetic_cache_params(cfg),
+        lambda: simulate(cfg.n_subjects, cfg.trials_per_subject, cfg.seed, cfg.preset, progress=progress),
+        enabled=cfg.cache, progress=progress, what="simulated EEG",
+    )
