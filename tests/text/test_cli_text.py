@@ -265,3 +265,38 @@ def test_eval_attention_maps_draw_every_layer_and_head(trained: Path) -> None:
         assert 0.0 <= row["entropy_nats"] <= math.log(len("To be or not to be")) + 1e-6
         assert 0.0 <= row["sparsity"] <= 1.0 and 0.0 <= row["layer_head_diversity"] <= 1.0
     assert cli("eval", trained, "--attention-maps").exit_code == 2  # --text is required
+
+
+def test_early_stopping_after_patience_evaluations_without_improvement(
+    tmp_path: Path, corpus: Path, make_recipe: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from attn.training.tasks.language_model import LanguageModelTask
+
+    scores = iter([2.0, 1.5, 1.6, 1.7, 1.8, 1.9])  # best at the 2nd evaluation, then worse
+
+    def fake_evaluate(self: object, model: object, runtime: object, full: bool = False, split: str = "val") -> dict:
+        return {"val_loss": next(scores) if not full else 1.5}
+
+    monkeypatch.setattr(LanguageModelTask, "evaluate", fake_evaluate)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(make_recipe(corpus, max_steps=60, eval_interval=5, early_stopping_patience=2)))
+    assert cli("train", recipe, "--runs-dir", tmp_path / "runs", "-q").exit_code == 0
+    run = only_run(tmp_path / "runs")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "early_stopped" and summary["steps"] == 20  # evals at 5, 10, 15, 20
+    assert summary["best"] == {"step": 10, "val_loss": 1.5}
+    from attn.training.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run / "checkpoints" / "best.pt")["trainer"]["step"] == 10
+
+
+def test_debug_shows_the_traceback_of_a_user_error(tmp_path: Path) -> None:
+    quiet = subprocess.run([sys.executable, "-m", "attn", "recipes", "validate", "missing.yaml"],
+                           capture_output=True, text=True)
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr and "does not exist" in quiet.stderr
+    loud = subprocess.run([sys.executable, "-m", "attn", "recipes", "validate", "missing.yaml"],
+                          capture_output=True, text=True, env={**os.environ, "ATTN_DEBUG": "1"})
+    assert loud.returncode != 0 and "Traceback" in loud.stderr and "RecipeError" in loud.stderr
+    flag = subprocess.run([sys.executable, "-m", "attn", "--debug", "recipes", "validate", "missing.yaml"],
+                          capture_output=True, text=True)
+    assert "Traceback" in flag.stderr
