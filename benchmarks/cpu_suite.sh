@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CPU numbers in BENCHMARKS.md, in one go (about 15 minutes on 2 cores). Run on an idle machine:
+# The CPU numbers in BENCHMARKS.md, in one go (about 25 minutes on 2 cores). Run on an idle machine:
 #   bash benchmarks/cpu_suite.sh [RUNS_DIR]
 set -u
 R=${1:-runs/cpu-suite}
@@ -12,3 +12,5 @@ step attn train eeg_sparse_lightweight --runs-dir "$R" -q
 step attn train eeg_cnn --runs-dir "$R" -q
 step attn train eeg_sparse_lightweight data.preset=realistic --runs-dir "$R" -q
 step python -m attn.datasets.eeg.calibrate --n-subjects 80 --trials 30 --seeds 0
+step attn train eeg_cnn train.folds=5 --runs-dir "$R" -q
+step attn train eeg_sparse_lightweight train.folds=5 --runs-dir "$R" -q
