@@ -91,21 +91,8 @@ def test_eval_rescores_the_test_split_from_the_checkpoint(trained: Path) -> None
     assert metrics["test_nrmse"] == pytest.approx(summary["test_nrmse"], rel=1e-6)
 
 
-def _interrupt_at(step: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Deliver a real SIGINT to this process right after optimizer step ``step``."""
-    original = trainer_module.Trainer._train_step
-
-    def train_step(self: object, at: int, progress: float) -> object:
-        loss = original(self, at, progress)
-        if at + 1 == step:
-            os.kill(os.getpid(), signal.SIGINT)
-        return loss
-
-    monkeypatch.setattr(trainer_module.Trainer, "_train_step", train_step)
-
-
 def test_interrupted_run_resumes_to_the_same_end_with_adaptive_augmentation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupt_after: object
 ) -> None:
     recipe = write_recipe(tmp_path, tiny_recipe(epochs=3, adaptive_augmentation=True))
     assert run_cli(["train", recipe, "--runs-dir", tmp_path / "full", "-q"]).exit_code == 0
@@ -118,7 +105,7 @@ def test_interrupted_run_resumes_to_the_same_end_with_adaptive_augmentation(
         assert record["aug_sigma"] > 0 and record["aug_tau"] > 0
 
     with monkeypatch.context() as patch:
-        _interrupt_at(STEPS_PER_EPOCH + 1, patch)  # in the middle of the second epoch
+        interrupt_after(STEPS_PER_EPOCH + 1, patch)  # in the middle of the second epoch
         result = run_cli(["train", recipe, "--runs-dir", tmp_path / "split", "-q"])
     assert result.exit_code == 130, result.output
     split = only_run_dir(tmp_path / "split")

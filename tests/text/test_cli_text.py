@@ -6,7 +6,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -109,21 +108,8 @@ def test_newest_text_run_is_the_default_for_generate(trained: Path, monkeypatch:
     assert result.exit_code == 0 and str(trained) in "".join(result.stderr.split())
 
 
-def _interrupt_at(step: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Deliver a real SIGINT to this process right after optimizer step ``step``."""
-    original = trainer_module.Trainer._train_step
-
-    def train_step(self: object, at: int, progress: float) -> object:
-        loss = original(self, at, progress)
-        if at + 1 == step:
-            os.kill(os.getpid(), signal.SIGINT)
-        return loss
-
-    monkeypatch.setattr(trainer_module.Trainer, "_train_step", train_step)
-
-
 def test_interrupt_then_resume_ends_exactly_where_an_uninterrupted_run_ends(
-    tmp_path: Path, corpus: Path, make_recipe: object, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, corpus: Path, make_recipe: object, monkeypatch: pytest.MonkeyPatch, interrupt_after: object
 ) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(make_recipe(corpus, max_steps=24, eval_interval=8, log_interval=4)))
@@ -131,7 +117,7 @@ def test_interrupt_then_resume_ends_exactly_where_an_uninterrupted_run_ends(
     full = only_run(tmp_path / "full")
 
     with monkeypatch.context() as patch:
-        _interrupt_at(13, patch)
+        interrupt_after(13, patch)
         result = cli("train", recipe, "--runs-dir", tmp_path / "split", "-q")
     assert result.exit_code == 130, result.output
     split = only_run(tmp_path / "split")
