@@ -7,7 +7,7 @@ step() { echo "=== $(date +%T) $*"; "$@"; echo "=== rc $?"; }
 step /usr/bin/time -v attn train shakespeare_char_cpu --runs-dir "$R" -q
 step attn generate --runs-dir "$R" --seed "To be or not to be" --length 400 --random-seed 7
 step attn bench vs lstm --device cpu --budget-s 60 --runs-dir "$R" -q
-step attn bench attention --device cpu --lengths 128,256,512,1024,2048 --runs-dir "$R"
+step attn bench attention --device cpu --lengths 128,256,512,1024,2048,4096 --repeats 5 --runs-dir "$R"
 step attn train eeg_sparse_lightweight --runs-dir "$R" -q
 step attn train eeg_cnn --runs-dir "$R" -q
 step attn train eeg_sparse_lightweight data.preset=realistic --runs-dir "$R" -q
