@@ -47,7 +47,10 @@ def init_world(device: torch.device) -> World:
 
 
 def shutdown_world(world: World) -> None:
+    """Leave the process group together: rank 0 still writes the summary when the others are done,
+    and a process that tears its connections down while a peer is busy can abort the peer (gloo)."""
     if world.distributed and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
