@@ -10,7 +10,6 @@ the other; afterwards the bench checks that all sides used the same subjects in 
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,13 @@ from rich.markup import escape
 from attn.bench import sides
 from attn.bench.report import bench_environment, create_bench_dir, describe_machine, fmt, markdown_table, rich_table, write_report
 from attn.errors import RecipeError, UserError
+from attn.models.eegnex import braindecode_problem
 from attn.recipe import Recipe, load_recipe, parse_recipe
 from attn.training.rundir import read_json
 
 DEFAULT_RECIPE = "eeg_sparse_lightweight"
-# key -> (built-in recipe whose model section the baseline uses, label, module it needs or None)
-BASELINES = {"cnn": ("eeg_cnn", "CNN", None), "eegnex": ("eeg_eegnex", "EEGNeX", "braindecode")}
+# key -> (built-in recipe whose model section the baseline uses, label, check of what it needs or None)
+BASELINES = {"cnn": ("eeg_cnn", "CNN", None), "eegnex": ("eeg_eegnex", "EEGNeX", braindecode_problem)}
 BASELINE_MODELS = ("eeg-cnn", "eeg-eegnex")
 BASELINE_KEYS = ("mean_predictor_nrmse", "oracle_floor", "ridge_nrmse")
 
@@ -70,9 +70,10 @@ def baseline_recipe(attention: Recipe, key: str) -> Recipe:
 def available_baselines() -> tuple[list[str], dict[str, str]]:
     """Baseline keys that can run here, and a note for each one skipped."""
     keys, skipped = [], {}
-    for key, (builtin, label, module) in BASELINES.items():
-        if module is not None and importlib.util.find_spec(module) is None:
-            skipped[key] = f"{label} skipped: {module} is not installed (pip install 'attn[eegnex]')"
+    for key, (_, label, problem_of) in BASELINES.items():
+        problem = problem_of() if problem_of is not None else None
+        if problem is not None:
+            skipped[key] = f"{label} skipped: {problem}"
         else:
             keys.append(key)
     return keys, skipped

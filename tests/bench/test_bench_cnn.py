@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -13,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from attn.cli import app
+from attn.models.eegnex import braindecode_problem
 
 pytestmark = pytest.mark.slow  # two training processes each
 runner = CliRunner()
@@ -61,9 +61,10 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_report_fields_match_each_runs_own_files(bench: Path) -> None:
     report = json.loads((bench / "report.json").read_text())
-    expected = ["attention", "cnn"] + (["eegnex"] if importlib.util.find_spec("braindecode") else [])
+    eegnex_usable = braindecode_problem() is None
+    expected = ["attention", "cnn"] + (["eegnex"] if eegnex_usable else [])
     assert report["bench"] == "vs-cnn" and list(report["models"]) == expected
-    assert ("eegnex" in report["skipped"]) == (importlib.util.find_spec("braindecode") is None)
+    assert ("eegnex" in report["skipped"]) == (not eegnex_usable)
     for model in report["models"].values():
         run = bench / model["run_dir"]
         summary = json.loads((run / "summary.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 
@@ -160,6 +161,20 @@ def test_eegnex_without_braindecode_is_a_recipe_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "braindecode", None)  # makes the import fail even if installed
     with pytest.raises(RecipeError, match=r"model eeg-eegnex needs braindecode: pip install 'attn\[eegnex\]'"):
         make("eeg-eegnex")
+
+
+def test_eegnex_with_a_broken_braindecode_install_is_a_recipe_error(monkeypatch):
+    real_import = importlib.import_module
+
+    def failing_import(name, *args):
+        if name.startswith("braindecode"):
+            raise OSError("Could not load this library: _torchaudio.abi3.so")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", failing_import)
+    with pytest.raises(RecipeError, match=r"installed but failed to import \(OSError: Could not load.*torchaudio"):
+        make("eeg-eegnex")
+    assert eegnex.braindecode_problem().startswith("model eeg-eegnex needs braindecode")
 
 
 def test_eegnex_is_built_lazily_and_flattened(monkeypatch):
