@@ -46,8 +46,10 @@ def calibrate(preset: str, overrides: dict[str, float], n_subjects: int, trials:
     model = fit_ridge(feats[fit_idx], data.y[fit_idx], groups=data.subjects[fit_idx])
     test = split["test"]
     oof = np.empty(len(data))
+    fold_nrmse = []
     for train, held in subject_kfold(data.subjects, folds, seed):
         oof[held] = fit_ridge(feats[train], data.y[train], groups=data.subjects[train]).predict(feats[held])
+        fold_nrmse.append(nrmse(data.y[held], oof[held]))
     return {
         "preset": preset + (f" {overrides}" if overrides else ""),
         "windows": len(data),
@@ -58,6 +60,7 @@ def calibrate(preset: str, overrides: dict[str, float], n_subjects: int, trials:
         "ridge_test": nrmse(data.y[test], model.predict(feats[test])),
         "ridge_alpha": model.alpha,
         "ridge_cv": nrmse(data.y, oof),
+        "ridge_cv_folds": (float(np.mean(fold_nrmse)), float(np.std(fold_nrmse, ddof=1)) if folds > 1 else 0.0),
         "generate_s": generate_s,
     }
 
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = _parse_overrides(args.set)
     print(
         f"{'preset':<22}{'seed':>5}{'windows':>8}{'rt mean':>8}{'rt std':>7}{'floor':>7}"
-        f"{'floor test':>11}{'ridge test':>11}{'ridge cv':>9}{'alpha':>9}{'gen s':>7}"
+        f"{'floor test':>11}{'ridge test':>11}{'ridge cv':>9}{'cv folds mean ± sd':>19}{'alpha':>9}{'gen s':>7}"
     )
     for preset in args.preset:
         for seed in args.seeds:
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{r['preset']:<22}{seed:>5}{r['windows']:>8}{r['rt_mean']:>8.3f}{r['rt_std']:>7.3f}"
                 f"{r['floor_all']:>7.3f}{r['floor_test']:>11.3f}{r['ridge_test']:>11.3f}"
-                f"{r['ridge_cv']:>9.3f}{r['ridge_alpha']:>9.3g}{r['generate_s']:>7.1f}",
+                f"{r['ridge_cv']:>9.3f}{'%.3f ± %.3f' % r['ridge_cv_folds']:>19}{r['ridge_alpha']:>9.3g}{r['generate_s']:>7.1f}",
                 flush=True,
             )
 
