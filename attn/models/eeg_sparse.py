@@ -2,7 +2,8 @@
 
 Both gate the input with CBAM-style channel (and, for the improved model, temporal) attention,
 extract features with ``Conv1d -> BatchNorm -> ReLU -> Dropout [-> MaxPool 2]`` blocks, and run
-the resulting time steps through :class:`SparseBlock` s: sparse token attention with a residual
+the resulting time steps (optionally with fixed sinusoidal position encodings added, recipe key
+``model.positional_encoding``) through :class:`SparseBlock` s: sparse token attention with a residual
 connection and a LayerNorm, then a GELU feed-forward network with a residual connection (no
 second LayerNorm: the seed's parameter counts pin exactly one per block).
 
@@ -13,10 +14,12 @@ parameters. With 200 samples the attention sees 50 tokens in 25 heads of 2 token
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
+from attn.attention.positional import sinusoidal_positions
 from attn.attention.sparse import ChannelAttention, SparseTokenAttention, TemporalAttention
 from attn.errors import RecipeError
 from attn.models.eeg_cnn import check_windows, conv_block, regression_head
@@ -32,6 +35,9 @@ class EEGSparseLightweightConfig:
     attention_dropout: float = option(0.1, help="dropout on the sparse attention weights", min=0, max=1, max_exclusive=True)
     scale_factor: float = option(0.5, help="sparse attention heads per token (heads = int(scale_factor * tokens))", min=0, max=1, min_exclusive=True)
     channel_reduction: int = option(16, help="channel-attention bottleneck: channels // channel_reduction hidden units", min=1)
+    positional_encoding: Literal["none", "sinusoidal"] = option(
+        "none", help="add fixed sinusoidal position encodings to the tokens before the attention blocks "
+        "(no parameters; 'none' is the seed's model, which cannot tell where in the window a feature is)")
 
 
 @dataclass
@@ -74,14 +80,27 @@ class _SparseEEGModel(nn.Module):
     name = ""
 
     def __init__(
-        self, n_channels: int, gates: nn.Module, features: nn.Module, blocks: list[SparseBlock], head: nn.Module
+        self, n_channels: int, gates: nn.Module, features: nn.Module, blocks: list[SparseBlock], head: nn.Module,
+        positional: bool = False,
     ) -> None:
         super().__init__()
         self.n_channels = n_channels
+        self.positional = positional
+        self._positions: torch.Tensor | None = None  # a cache, not state: checkpoints do not change
+        self._positions_key: tuple | None = None
         self.gates = gates
         self.features = features
         self.blocks = nn.ModuleList(blocks)
         self.head = head
+
+    def positions(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The ``(T', C)`` sinusoidal encodings for ``tokens`` (B, T', C), built once per shape and device."""
+        _, length, dim = tokens.shape
+        key = (length, dim, tokens.device, tokens.dtype)
+        if self._positions_key != key:
+            self._positions = sinusoidal_positions(length, dim, device=tokens.device, dtype=tokens.dtype)
+            self._positions_key = key
+        return self._positions
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         return tokens.mean(dim=1)
@@ -89,6 +108,8 @@ class _SparseEEGModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_windows(x, self.n_channels, self.name)
         tokens = self.features(self.gates(x)).transpose(1, 2)
+        if self.positional:
+            tokens = tokens + self.positions(tokens)
         for block in self.blocks:
             tokens = block(tokens)
         return self.head(self.pool(tokens)).squeeze(-1)
@@ -123,6 +144,7 @@ class EEGSparseLightweight(_SparseEEGModel):
                 )
             ],
             head=regression_head([256, 128, 32, 1], d),
+            positional=cfg.positional_encoding == "sinusoidal",
         )
 
 
@@ -149,6 +171,7 @@ class EEGSparseImproved(_SparseEEGModel):
                 for _ in range(2)
             ],
             head=regression_head([1024, 256, 64, 1], d),
+            positional=cfg.positional_encoding == "sinusoidal",
         )
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:

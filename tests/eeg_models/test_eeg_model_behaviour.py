@@ -9,6 +9,7 @@ import types
 import pytest
 import torch
 
+from attn.attention.positional import sinusoidal_positions
 from attn.attention.sparse import SparseTokenAttention
 from attn.errors import RecipeError
 from attn.models import eeg_cnn, eeg_sparse, eegnex  # noqa: F401  (registers the models)
@@ -202,3 +203,25 @@ def test_eegnex_is_built_lazily_and_flattened(monkeypatch):
     out = model(x)
     assert out.shape == (3,)
     torch.testing.assert_close(out, model.net(x)[:, 0])
+
+
+# ----------------------------------------------------------------- position encodings
+
+
+@pytest.mark.parametrize("name", ["eeg-sparse-lightweight", "eeg-sparse-improved"])
+def test_positional_encoding_adds_no_parameters_and_is_added_before_the_blocks(name):
+    plain = make(name, n_channels=16, n_times=40, channel_reduction=4)
+    positional = make(name, n_channels=16, n_times=40, channel_reduction=4, positional_encoding="sinusoidal")
+    assert positional.state_dict().keys() == plain.state_dict().keys()  # checkpoints are interchangeable
+    positional.load_state_dict(plain.state_dict())
+    plain.eval(), positional.eval()
+    x = torch.randn(3, 16, 40)
+    with torch.no_grad():
+        tokens = plain.features(plain.gates(x)).transpose(1, 2)
+        _, length, dim = tokens.shape
+        tokens = tokens + sinusoidal_positions(length, dim)  # (10, C): 40 samples after two max-pools of 2
+        for block in plain.blocks:
+            tokens = block(tokens)
+        expected = plain.head(plain.pool(tokens)).squeeze(-1)
+        torch.testing.assert_close(positional(x), expected)
+        assert not torch.allclose(plain(x), expected)
