@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CPU numbers in BENCHMARKS.md, in one go (about 25 minutes on 2 cores). Run on an idle machine:
+# The CPU numbers in BENCHMARKS.md, in one go (about 40 minutes on 2 cores). Run on an idle machine:
 #   bash benchmarks/cpu_suite.sh [RUNS_DIR]
 set -u
 R=${1:-runs/cpu-suite}
@@ -11,6 +11,7 @@ step attn bench attention --device cpu --lengths 128,256,512,1024,2048,4096 --re
 step attn train eeg_sparse_lightweight --runs-dir "$R" -q
 step attn train eeg_cnn --runs-dir "$R" -q
 step attn train eeg_sparse_lightweight data.preset=realistic --runs-dir "$R" -q
-step python -m attn.datasets.eeg.calibrate --n-subjects 80 --trials 30 --seeds 0
-step attn train eeg_cnn train.folds=5 --runs-dir "$R" -q
-step attn train eeg_sparse_lightweight train.folds=5 --runs-dir "$R" -q
+step python -m attn.datasets.eeg.calibrate --preset default realistic --n-subjects 80 --trials 30 --seeds 0
+step python benchmarks/eeg.py --device cpu --recipes eeg_cnn eeg_sparse_lightweight --workdir "$R/eeg-cv"
+# EEGNeX needs braindecode, whose torchaudio needs a matching torch (docs/DEVELOPING.md):
+step python benchmarks/eeg.py --device cpu --recipes eeg_eegnex --workdir "$R/eeg-cv"
