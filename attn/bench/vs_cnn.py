@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.markup import escape
@@ -146,8 +147,9 @@ def assemble_report(opts: CNNBenchOptions, device: torch.device, bench_dir: Path
             "model_config": side.recipe.to_dict()["model"],
         }
     first = read_json(run_dirs[group[0].key] / "summary.json").get("best_checkpoint_eval", {})
-    baselines = {f"{split}_{key}": first.get(f"{split}_{key}") for split in ("val", "test") for key in BASELINE_KEYS}
     split = read_json(run_dirs[group[0].key] / "split.json")
+    baselines = {f"{name}_{key}": first.get(f"{name}_{key}") for name in ("val", "test") for key in BASELINE_KEYS}
+    baselines.update(ridge_on_split(attention, split["subjects"]))
     cfg = attention.train
     return {
         "bench": "vs-cnn",
@@ -172,6 +174,26 @@ def assemble_report(opts: CNNBenchOptions, device: torch.device, bench_dir: Path
     }
 
 
+def ridge_on_split(recipe: Recipe, subjects: dict[str, list[str]]) -> dict[str, float]:
+    """``{val,test}_ridge_nrmse``: ridge on band power fitted on the training subjects' windows.
+
+    The classical baseline on the very split the models saw (its penalty is chosen by
+    subject-grouped cross-validation inside the training split, so val is not used).
+    """
+    from attn.datasets.eeg.features import band_power_features, fit_ridge
+    from attn.training.metrics import nrmse
+    from attn.training.tasks.regression import load_dataset_once
+
+    dataset = load_dataset_once(recipe.data, progress=None)
+    owner = np.asarray(dataset.subjects).astype(str)
+    rows = {name: np.flatnonzero(np.isin(owner, ids)) for name, ids in subjects.items()}
+    features = band_power_features(dataset.X, sfreq=float(dataset.info.get("sfreq", 100.0)))
+    y = np.asarray(dataset.y, dtype=np.float64)
+    ridge = fit_ridge(features[rows["train"]], y[rows["train"]], groups=owner[rows["train"]])
+    return {f"{name}_ridge_nrmse": nrmse(y[rows[name]], ridge.predict(features[rows[name]]))
+            for name in ("val", "test") if len(rows.get(name, []))}
+
+
 def model_rows(report: dict[str, Any]) -> list[list[str]]:
     models = list(report["models"].values())
     return [
@@ -186,7 +208,7 @@ def model_rows(report: dict[str, Any]) -> list[list[str]]:
 def baseline_rows(report: dict[str, Any]) -> list[list[str]]:
     b = report["baselines"]
     labels = {"mean_predictor_nrmse": "mean predictor (training mean)", "oracle_floor": "oracle floor (simulator)",
-              "ridge_nrmse": "band-power ridge"}
+              "ridge_nrmse": "band-power ridge (fitted on train)"}
     return [[label, fmt(b.get(f"val_{key}"), ".4f"), fmt(b.get(f"test_{key}"), ".4f")] for key, label in labels.items()]
 
 

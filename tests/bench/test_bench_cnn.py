@@ -7,11 +7,15 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from attn.cli import app
+from attn.datasets.eeg import load_eeg_dataset
+from attn.datasets.eeg.features import band_power_features, fit_ridge
+from attn.recipe import load_recipe
 from attn.models.eegnex import braindecode_problem
 
 pytestmark = pytest.mark.slow  # two training processes each
@@ -101,6 +105,23 @@ def test_baselines_are_those_of_the_shared_split(bench: Path) -> None:
         y = column(run / f"predictions_{split}.csv", "y_true")
         assert report["baselines"][f"{split}_mean_predictor_nrmse"] == pytest.approx(nrmse(y, [mean] * len(y)), rel=1e-9)
         assert report["baselines"][f"{split}_oracle_floor"] > 0
+
+
+def test_ridge_baseline_is_fitted_on_the_training_subjects_only(bench: Path) -> None:
+    report = json.loads((bench / "report.json").read_text())
+    run = bench / report["models"]["attention"]["run_dir"]
+    subjects = json.loads((run / "split.json").read_text())["subjects"]
+    data = load_eeg_dataset(load_recipe(str(run / "recipe.yaml")).data)
+    owner = np.asarray(data.subjects).astype(str)
+    rows = {name: np.isin(owner, ids) for name, ids in subjects.items()}
+    features = band_power_features(data.X)
+    ridge = fit_ridge(features[rows["train"]], data.y[rows["train"]], groups=owner[rows["train"]])
+    for split in ("val", "test"):
+        y = data.y[rows[split]].tolist()
+        expected = nrmse(y, ridge.predict(features[rows[split]]).tolist())
+        assert report["baselines"][f"{split}_ridge_nrmse"] == pytest.approx(expected, rel=1e-9)
+    text = (bench / "report.md").read_text()
+    assert "band-power ridge" in text and "n/a" not in text.split("band-power ridge")[1].splitlines()[0]
 
 
 def test_user_errors_exit_2(tmp_path: Path) -> None:
