@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import torch
 import typer
 
 from attn.cli import app, console, err_console, user_errors
@@ -33,6 +32,8 @@ def generate(
 
     Example: attn generate --seed "To be or not to be" --length 300 --temperature 0.8
     """
+    import torch  # here, not at the top: `attn --help` should not wait for torch
+
     from attn.inference import load_trained, sample_tokens
     from attn.training.device import resolve_device
     from attn.training.rundir import latest_run, runs_root
