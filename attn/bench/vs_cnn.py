@@ -182,16 +182,16 @@ def ridge_on_split(recipe: Recipe, subjects: dict[str, list[str]]) -> dict[str, 
     """
     from attn.datasets.eeg.features import band_power_features, fit_ridge
     from attn.training.metrics import nrmse
-    from attn.training.tasks.regression import load_dataset_once
+    from attn.training.tasks.regression import load_dataset_once, split_from_subjects
 
     dataset = load_dataset_once(recipe.data, progress=None)
     owner = np.asarray(dataset.subjects).astype(str)
-    rows = {name: np.flatnonzero(np.isin(owner, ids)) for name, ids in subjects.items()}
+    rows = split_from_subjects(dataset, subjects)
     features = band_power_features(dataset.X, sfreq=float(dataset.info.get("sfreq", 100.0)))
     y = np.asarray(dataset.y, dtype=np.float64)
     ridge = fit_ridge(features[rows["train"]], y[rows["train"]], groups=owner[rows["train"]])
     return {f"{name}_ridge_nrmse": nrmse(y[rows[name]], ridge.predict(features[rows[name]]))
-            for name in ("val", "test") if len(rows.get(name, []))}
+            for name in ("val", "test") if len(rows[name])}
 
 
 def model_rows(report: dict[str, Any]) -> list[list[str]]:

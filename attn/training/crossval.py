@@ -40,7 +40,9 @@ from attn.training.progress import format_value
 from attn.training.rundir import (
     atomic_write_json, atomic_write_text, create_run_dir, environment_info, read_json, runs_root,
 )
-from attn.training.tasks.regression import RegressionTask, load_dataset_once, split_from_subjects
+from attn.training.tasks.regression import (
+    RegressionTask, load_dataset_once, split_from_subjects, subjects_by_split,
+)
 
 FINISHED = ("completed", "early_stopped", "time_budget")
 
@@ -63,11 +65,6 @@ def fold_splits(dataset: EEGDataset, k: int, val_fraction: float, seed: int) -> 
         inner = subject_split(subjects[rest], val_fraction, 0.0, seed)
         folds.append({"train": rest[inner["train"]], "val": rest[inner["val"]], "test": held})
     return folds
-
-
-def _subjects_of(dataset: EEGDataset, split: dict[str, np.ndarray]) -> dict[str, list[str]]:
-    subjects = np.asarray(dataset.subjects).astype(str)
-    return {name: sorted(np.unique(subjects[idx]).tolist()) for name, idx in split.items()}
 
 
 def run_cross_validation(recipe: Recipe, options: Any, runtime: Runtime, world: World,
@@ -96,7 +93,7 @@ def run_cross_validation(recipe: Recipe, options: Any, runtime: Runtime, world: 
                                                       "folds": k})
             atomic_write_json(run_dir / "cv.json", {"folds": k, "split_seed": data.split_seed,
                                                      "val_fraction": data.val_fraction,
-                                                     "fold_subjects": [_subjects_of(dataset, f) for f in folds]})
+                                                     "fold_subjects": [subjects_by_split(dataset, f) for f in folds]})
     run_dir = Path(run_dir)
     if world.is_main and not options.quiet:
         options.console.print(f"[bold]{k}-fold cross-validation by subject[/] of {recipe.name} "
@@ -157,7 +154,7 @@ def _fold_result(i: int, fold_dir: Path, split: dict[str, np.ndarray], dataset: 
         "fold": i,
         "run_dir": str(fold_dir),
         "status": summary.get("status"),
-        "test_subjects": _subjects_of(dataset, {"test": split["test"]})["test"],
+        "test_subjects": subjects_by_split(dataset, {"test": split["test"]})["test"],
         "n_train_windows": int(len(split["train"])),
         "n_val_windows": int(len(split["val"])),
         "n_test_windows": int(len(split["test"])),

@@ -179,16 +179,18 @@ class Trainer:
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainerState(**checkpoint["trainer"])
-        own = {"task": checkpoint.get("task_state", {}), "rng": checkpoint["rng"]}
         ranks = checkpoint.get("rank_states") or []
-        if len(ranks) == self.world.size:
-            own = ranks[self.world.rank]  # each process continues its own batch stream and dropout
-        elif self.world.distributed:
+        same_processes = len(ranks) == self.world.size
+        # each process continues its own batch stream and dropout, else rank 0's state, reseeded per rank
+        own = ranks[self.world.rank] if same_processes else {"task": checkpoint.get("task_state", {}),
+                                                              "rng": checkpoint["rng"]}
+        reseed = self.world.distributed and not same_processes
+        if reseed:
             self.display.note("[yellow]note:[/] the number of processes changed since the checkpoint: "
                               "batches and dropout continue from rank 0's state, reseeded per rank")
         self.task.load_state_dict(own["task"])
         restore_rng(own["rng"], self.runtime.device)
-        if self.world.distributed and len(ranks) != self.world.size:
+        if reseed:
             self.task.reseed(self.cfg.seed + 7919 * self.world.rank + self.state.step)
             torch.manual_seed(self.cfg.seed + 104729 * self.world.rank + self.state.step)
         if self.world.is_main:

@@ -93,6 +93,12 @@ def split_from_subjects(dataset: EEGDataset, subjects: dict[str, list[str]]) -> 
     return split
 
 
+def subjects_by_split(dataset: EEGDataset, split: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """The sorted subject ids of each split's windows (what a checkpoint stores to pin the split)."""
+    subjects = np.asarray(dataset.subjects).astype(str)
+    return {name: sorted(np.unique(subjects[idx]).tolist()) for name, idx in split.items()}
+
+
 def build_regression_task(recipe: Any, extras: dict[str, Any] | None = None,
                           progress: Callable[[str], None] | None = _print_progress) -> "RegressionTask":
     """The task of an EEG recipe; ``extras`` (from a checkpoint) pin the split and target scaling."""
@@ -399,7 +405,7 @@ class RegressionTask(Task):
         so rank 0's restored batch state is right for any number of processes."""
 
     def split_subjects(self) -> dict[str, list[str]]:
-        return {name: sorted(np.unique(self.subjects[idx]).tolist()) for name, idx in self.split.items()}
+        return subjects_by_split(self.dataset, self.split)
 
     def checkpoint_extras(self) -> dict[str, Any]:
         info = {k: v for k, v in self.dataset.info.items()
