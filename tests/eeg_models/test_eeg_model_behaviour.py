@@ -167,10 +167,10 @@ def test_eegnex_without_braindecode_is_a_recipe_error(monkeypatch):
 def test_eegnex_with_a_broken_braindecode_install_is_a_recipe_error(monkeypatch):
     real_import = importlib.import_module
 
-    def failing_import(name, *args):
+    def failing_import(name, *args, **kwargs):
         if name.startswith("braindecode"):
             raise OSError("Could not load this library: _torchaudio.abi3.so")
-        return real_import(name, *args)
+        return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(importlib, "import_module", failing_import)
     with pytest.raises(RecipeError, match=r"installed but failed to import \(OSError: Could not load.*torchaudio"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -169,6 +170,24 @@ def test_bad_eeg_settings_exit_2_with_a_clear_message(tmp_path: Path, recipe_fil
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("summary.json"))
+
+
+def test_a_broken_braindecode_install_exits_2_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = importlib.import_module
+
+    def failing_import(name: str, *args: object, **kwargs: object):
+        if name.startswith("braindecode"):
+            raise OSError("Could not load this library: _torchaudio.abi3.so")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", failing_import)
+    recipe = tiny_recipe()
+    recipe["model"] = {"name": "eeg-eegnex", "dropout": 0.1}
+    result = run_cli(["train", write_recipe(tmp_path, recipe), "--runs-dir", tmp_path / "runs", "-q"])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output
+    assert "braindecode, which is installed but failed to import (OSError" in " ".join(result.output.split())
 
 
 def test_builtin_eeg_recipes_validate_and_have_one_line_descriptions() -> None:
