@@ -46,7 +46,7 @@ class Recipe:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def replace(self, overrides: list[str]) -> "Recipe":
+    def replace(self, overrides: list[str]) -> Recipe:
         """A copy with ``a.b=value`` overrides applied and validated."""
         return parse_recipe(apply_overrides(self.to_dict(), overrides), self.name)
 
@@ -140,8 +140,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def parse_recipe(raw: dict[str, Any], default_name: str) -> Recipe:
     """Validate a raw recipe mapping into a :class:`Recipe`."""
-    from attn.models import get_model_spec
     import attn.models.catalog  # noqa: F401  (registers the built-in models)
+    from attn.models import get_model_spec
 
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
@@ -191,9 +191,9 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
 
 def describe_recipe_keys(family: str | None = None) -> list[tuple[str, list[tuple[str, str, Any, str]]]]:
     """(section, rows) documentation of every recipe key, for `attn recipes keys`."""
+    import attn.models.catalog  # noqa: F401
     from attn.models import model_specs
     from attn.schema import describe_section
-    import attn.models.catalog  # noqa: F401
 
     sections = [("train", describe_section(TrainConfig))]
     for fam in ("text", "eeg"):

@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from attn.bench.attention import (  # noqa: F401  (re-exported for callers of this script)
-    ALL_METHODS, DTYPES, METHODS, AttentionSettings, build, estimated_bytes, markdown, measure, plot,
-    progress_to_stderr, run_attention_bench, write_attention_report,
+    ALL_METHODS,
+    DTYPES,
+    METHODS,
+    AttentionSettings,
+    build,
+    estimated_bytes,
+    markdown,
+    measure,
+    plot,
+    progress_to_stderr,
+    run_attention_bench,
+    write_attention_report,
 )
 from attn.bench.measure import SavedActivations, fit_exponent, is_oom  # noqa: F401
 from attn.bench.report import bench_environment, command_line

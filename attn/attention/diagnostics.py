@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn

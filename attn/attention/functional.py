@@ -15,7 +15,7 @@ gradient is zero, on both backends.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.nn import functional as F

@@ -20,7 +20,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from attn.bench import sides
-from attn.bench.report import bench_environment, create_bench_dir, describe_machine, fmt, markdown_table, rich_table, write_report
+from attn.bench.report import (
+    bench_environment,
+    create_bench_dir,
+    describe_machine,
+    fmt,
+    markdown_table,
+    rich_table,
+    write_report,
+)
 from attn.errors import RecipeError, UserError
 from attn.models.eegnex import braindecode_problem
 from attn.recipe import Recipe, load_recipe, parse_recipe

@@ -20,7 +20,15 @@ from rich.console import Console
 
 from attn.bench import sides
 from attn.bench.layers import layer_comparison
-from attn.bench.report import bench_environment, create_bench_dir, describe_machine, fmt, markdown_table, rich_table, write_report
+from attn.bench.report import (
+    bench_environment,
+    create_bench_dir,
+    describe_machine,
+    fmt,
+    markdown_table,
+    rich_table,
+    write_report,
+)
 from attn.bench.sizing import LSTMSize, count_model_parameters, size_lstm_like
 from attn.errors import RecipeError, UserError
 from attn.recipe import Recipe, load_recipe, parse_recipe

@@ -71,8 +71,8 @@ def preload_lazy_imports() -> None:
     """Import what training would import lazily (torch._dynamo via the optimizer, matplotlib for
     the plots), so that the memory measured from the model build on is the model's and training's."""
     import torch._dynamo  # noqa: F401
-    from matplotlib.backends import backend_agg  # noqa: F401
     from matplotlib import figure  # noqa: F401
+    from matplotlib.backends import backend_agg  # noqa: F401
 
 
 def run_side(spec: dict[str, Any]) -> dict[str, Any]:

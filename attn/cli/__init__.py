@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -64,6 +65,5 @@ def main(argv: list[str] | None = None) -> None:
 
 # The command modules register themselves on `app` (they import it from here).
 from attn.cli import bench, evaluate, generate, recipes, train  # noqa: E402,F401
-
 
 __all__ = ["app", "console", "err_console", "main", "user_errors"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -43,7 +43,7 @@ def vs_lstm(
     steps: Optional[int] = _STEPS,
     device: Optional[str] = _DEVICE,
     runs_dir: Optional[Path] = _RUNS_DIR,
-    overrides: Optional[List[str]] = _RECIPE_OVERRIDES,
+    overrides: Optional[list[str]] = _RECIPE_OVERRIDES,
     lstm_lr: Optional[float] = typer.Option(None, "--lstm-lr", help="The LSTM's learning rate (default: the tuned one, see docs/bench.md)."),
     lstm_dropout: Optional[float] = typer.Option(None, "--lstm-dropout", help="The LSTM's dropout (default: the transformer's)."),
     gen_chars: int = typer.Option(500, "--gen-chars", min=1, help="Characters per timed generation run."),
@@ -77,7 +77,7 @@ def vs_cnn(
     steps: Optional[int] = _STEPS,
     device: Optional[str] = _DEVICE,
     runs_dir: Optional[Path] = _RUNS_DIR,
-    overrides: Optional[List[str]] = _RECIPE_OVERRIDES,
+    overrides: Optional[list[str]] = _RECIPE_OVERRIDES,
     quiet: bool = _QUIET,
 ) -> None:
     """EEG attention model vs eeg-cnn (and eeg-eegnex with braindecode) on one subject split: NRMSE, speed, memory.
@@ -117,9 +117,15 @@ def attention(
     """
     import torch
 
-    from attn.bench.attention import AttentionSettings, progress_to_stderr, run_attention_bench, write_attention_report
+    from attn.bench.attention import (
+        TABLES,
+        AttentionSettings,
+        progress_to_stderr,
+        run_attention_bench,
+        table_rows,
+        write_attention_report,
+    )
     from attn.bench.report import bench_environment, create_bench_dir, rich_table
-    from attn.bench.attention import TABLES, table_rows
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -21,7 +21,7 @@ def train(
         None, help="Recipe file or built-in recipe name (see `attn recipes list`). Omit with --resume.",
         show_default=False,
     ),
-    overrides: Optional[List[str]] = typer.Argument(
+    overrides: Optional[list[str]] = typer.Argument(
         None, help="Recipe overrides as dotted key=value, e.g. train.lr=3e-4 model.n_layer=4.",
         show_default=False,
     ),

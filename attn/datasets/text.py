@@ -46,7 +46,7 @@ class Vocabulary:
         self.index = {c: i for i, c in enumerate(self.chars)}
 
     @classmethod
-    def from_texts(cls, texts: list[str]) -> "Vocabulary":
+    def from_texts(cls, texts: list[str]) -> Vocabulary:
         return cls(sorted(set().union(*map(set, texts))))
 
     def __len__(self) -> int:

@@ -8,8 +8,9 @@ validated config and the facts only the data know (vocabulary size, channels, sa
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 

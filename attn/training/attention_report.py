@@ -9,7 +9,13 @@ from typing import Any
 import torch
 from rich.table import Table
 
-from attn.attention import attention_entropy, attention_sparsity, capture_attention, head_diversity, save_attention_heatmaps
+from attn.attention import (
+    attention_entropy,
+    attention_sparsity,
+    capture_attention,
+    head_diversity,
+    save_attention_heatmaps,
+)
 from attn.errors import UserError
 from attn.inference import load_trained
 from attn.training.device import resolve_device

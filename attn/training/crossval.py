@@ -38,10 +38,18 @@ from attn.training.distributed import World, broadcast_flags
 from attn.training.metrics import nrmse
 from attn.training.progress import format_value
 from attn.training.rundir import (
-    atomic_write_json, atomic_write_text, create_run_dir, environment_info, read_json, runs_root,
+    atomic_write_json,
+    atomic_write_text,
+    create_run_dir,
+    environment_info,
+    read_json,
+    runs_root,
 )
 from attn.training.tasks.regression import (
-    RegressionTask, load_dataset_once, split_from_subjects, subjects_by_split,
+    RegressionTask,
+    load_dataset_once,
+    split_from_subjects,
+    subjects_by_split,
 )
 
 FINISHED = ("completed", "early_stopped", "time_budget")

@@ -9,7 +9,8 @@ Dropout stays random: PyTorch's CUDA generator advances its offset on every repl
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.optim import Optimizer

@@ -29,7 +29,7 @@ class TrainingDisplay:
         self._progress: Progress | None = None
         self._task: Any = None
 
-    def __enter__(self) -> "TrainingDisplay":
+    def __enter__(self) -> TrainingDisplay:
         if not self.quiet and self.console.is_terminal:
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),

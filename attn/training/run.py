@@ -24,7 +24,13 @@ from attn.training.distributed import World, init_world, shutdown_world
 from attn.training.plots import plot_loss_curve
 from attn.training.progress import TrainingDisplay, summary_table
 from attn.training.rundir import (
-    MetricsLog, atomic_write_json, atomic_write_text, create_run_dir, environment_info, process_age_s, read_json,
+    MetricsLog,
+    atomic_write_json,
+    atomic_write_text,
+    create_run_dir,
+    environment_info,
+    process_age_s,
+    read_json,
     runs_root,
 )
 from attn.training.tasks import build_task

@@ -90,7 +90,7 @@ class StopFlag:
         self.set = False
         self._previous: Any = None
 
-    def __enter__(self) -> "StopFlag":
+    def __enter__(self) -> StopFlag:
         try:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread (e.g. inside a test runner thread)

@@ -8,7 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from attn.attention import GradientMonitor, MultiHeadAttention, capture_attention, head_diversity, save_attention_heatmaps
+from attn.attention import (
+    GradientMonitor,
+    MultiHeadAttention,
+    capture_attention,
+    head_diversity,
+    save_attention_heatmaps,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

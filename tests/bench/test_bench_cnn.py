@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from attn.cli import app
 from attn.datasets.eeg import load_eeg_dataset
 from attn.datasets.eeg.features import band_power_features, fit_ridge
-from attn.recipe import load_recipe
 from attn.models.eegnex import braindecode_problem
+from attn.recipe import load_recipe
 
 pytestmark = pytest.mark.slow  # two training processes each
 runner = CliRunner()

@@ -75,12 +75,12 @@ def test_report_files_and_run_directories(bench: Path) -> None:
 def test_both_sides_share_data_batches_and_budget(bench: Path) -> None:
     report = json.loads((bench / "report.json").read_text())
     recipes = {k: yaml.safe_load((bench / m["run_dir"] / "recipe.yaml").read_text()) for k, m in report["models"].items()}
-    t, l = recipes["transformer"], recipes["lstm"]
-    assert t["data"] == l["data"] and t["model"]["block_size"] == l["model"]["block_size"] == 8
+    t, lstm = recipes["transformer"], recipes["lstm"]
+    assert t["data"] == lstm["data"] and t["model"]["block_size"] == lstm["model"]["block_size"] == 8
     for key in ("batch_size", "max_steps", "max_time_s", "seed", "eval_interval", "eval_batches", "warmup_steps"):
-        assert t["train"][key] == l["train"][key], key
+        assert t["train"][key] == lstm["train"][key], key
     assert t["train"]["max_steps"] == STEPS and t["train"]["eval_interval"] == 4
-    assert l["train"]["lr"] == 0.004 and l["train"]["min_lr"] == pytest.approx(3e-4 * 0.004 / 3e-3)
+    assert lstm["train"]["lr"] == 0.004 and lstm["train"]["min_lr"] == pytest.approx(3e-4 * 0.004 / 3e-3)
     assert report["tuning"]["lstm"]["lr_source"] == "--lstm-lr"
 
 

@@ -102,7 +102,7 @@ def test_sparse_permutation_is_random_in_training_and_fixed_in_eval(name):
         maps_b = model.attention_maps()
     n_tokens = 200 // 4
     n_heads = int(0.5 * n_tokens)
-    for (w_a, p_a), (w_b, p_b) in zip(maps_a, maps_b):
+    for (w_a, p_a), (_w_b, p_b) in zip(maps_a, maps_b):
         assert torch.equal(p_a, p_b)
         # eval: token t sits in group t % n_heads (strided interleave), every token exactly once
         groups = p_a.view(n_heads, -1)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from eeg_helpers import tiny_recipe
 from torch import nn
 
 from attn.attention.adaptive import HEADS
@@ -16,10 +17,13 @@ from attn.recipe import parse_recipe
 from attn.training.device import resolve_runtime
 from attn.training.tasks import build_task
 from attn.training.tasks.regression import (
-    SIGMA_BOUNDS, SMOOTHING_KERNEL, TAU_BOUNDS, EpochBatches, RegressionTask, augment,
+    SIGMA_BOUNDS,
+    SMOOTHING_KERNEL,
+    TAU_BOUNDS,
+    EpochBatches,
+    RegressionTask,
+    augment,
 )
-
-from eeg_helpers import tiny_recipe
 
 CPU = resolve_runtime("cpu", "fp32", False)
 

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 import attn.training.trainer as trainer_module
 from attn.cli import app
 
-
 runner = CliRunner()
 
 

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{r['preset']:<22}{seed:>5}{r['windows']:>8}{r['rt_mean']:>8.3f}{r['rt_std']:>7.3f}"
                 f"{r['floor_all']:>7.3f}{r['floor_test']:>11.3f}{r['ridge_test']:>11.3f}"
-                f"{r['ridge_cv']:>9.3f}{'%.3f ± %.3f' % r['ridge_cv_folds']:>19}{r['ridge_alpha']:>9.3g}{r['generate_s']:>7.1f}",
+                f"{r['ridge_cv']:>9.3f}{'{:.3f} ± {:.3f}'.format(*r['ridge_cv_folds']):>19}{r['ridge_alpha']:>9.3g}{r['generate_s']:>7.1f}",
                 flush=True,
             )
 

@@ -13,9 +13,9 @@ challenge's L100 releases). Each window is +0.5..+2.5 s after the stimulus, in m
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Callable
 
 from attn.datasets.eeg.cache import load_or_build
 from attn.datasets.eeg.config import EEGDataConfig

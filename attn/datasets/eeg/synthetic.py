@@ -16,9 +16,9 @@ not depend on how many other subjects are generated or in which chunks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d

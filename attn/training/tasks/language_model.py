@@ -114,7 +114,7 @@ class LanguageModelTask(Task):
         # Mean over all evaluated tokens, so each corpus counts by its share of the windows.
         weights = [len(a) for a in self.val_arrays]
         losses = [t / c for t, c in per_corpus]
-        val_loss = sum(w * l for w, l in zip(weights, losses)) / sum(weights)
+        val_loss = sum(w * loss for w, loss in zip(weights, losses)) / sum(weights)
         metrics = {f"val_{k}": v for k, v in language_model_metrics(val_loss).items()}
         if len(self.data.corpora) > 1:
             for corpus, loss in zip(self.data.corpora, losses):

@@ -30,8 +30,9 @@ effect at the start of the next epoch (on every rank alike).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,7 +101,7 @@ def subjects_by_split(dataset: EEGDataset, split: dict[str, np.ndarray]) -> dict
 
 
 def build_regression_task(recipe: Any, extras: dict[str, Any] | None = None,
-                          progress: Callable[[str], None] | None = _print_progress) -> "RegressionTask":
+                          progress: Callable[[str], None] | None = _print_progress) -> RegressionTask:
     """The task of an EEG recipe; ``extras`` (from a checkpoint) pin the split and target scaling."""
     dataset = load_dataset_once(recipe.data, progress=progress)
     data = recipe.data
