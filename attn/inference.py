@@ -65,8 +65,15 @@ def load_trained(run_dir: Path, which: str = "best", device: torch.device | str 
 
 
 @torch.no_grad()
-def sample_tokens(model: nn.Module, prompt: torch.Tensor, length: int, *, temperature: float = 1.0,
-                  top_k: int | None = None, generator: torch.Generator | None = None) -> Iterator[int]:
+def sample_tokens(
+    model: nn.Module,
+    prompt: torch.Tensor,
+    length: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Iterator[int]:
     """Yield ``length`` sampled token ids continuing ``prompt`` (1-D tensor on the model's device).
 
     Transformers see at most their last ``block_size`` tokens (longer prompts are cropped);
@@ -82,7 +89,7 @@ def sample_tokens(model: nn.Module, prompt: torch.Tensor, length: int, *, temper
         if stateful:
             logits, state = model.forward_with_state(feed, state)
         else:
-            logits = model(idx[:, -model.block_size:])
+            logits = model(idx[:, -model.block_size :])
         logits = logits[:, -1, :].float() / temperature
         if top_k is not None:
             k = min(top_k, logits.size(-1))

@@ -89,10 +89,7 @@ def resolve_recipe_path(ref: str) -> Path:
 
     close = difflib.get_close_matches(ref, list(known), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise RecipeError(
-        f"'{ref}' is neither a recipe file nor a built-in recipe{hint} "
-        f"(built-in: {', '.join(known)})"
-    )
+    raise RecipeError(f"'{ref}' is neither a recipe file nor a built-in recipe{hint} (built-in: {', '.join(known)})")
 
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
@@ -107,7 +104,9 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     if raw is None:
         raise RecipeError(f"recipe '{source}' is empty")
     if not isinstance(raw, dict):
-        raise RecipeError(f"recipe '{source}' must be a mapping of sections (data, model, train), got {type(raw).__name__}")
+        raise RecipeError(
+            f"recipe '{source}' must be a mapping of sections (data, model, train), got {type(raw).__name__}"
+        )
     return raw
 
 

@@ -98,8 +98,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise RecipeError(
-            f"recipe key '{key}' must be one of {', '.join(repr(a) for a in allowed)} "
-            f"(got {value!r}){hint}"
+            f"recipe key '{key}' must be one of {', '.join(repr(a) for a in allowed)} (got {value!r}){hint}"
         )
     if origin is list:
         (inner,) = typing.get_args(tp)
@@ -159,9 +158,7 @@ def unknown_key_error(key: str, section: str, allowed: list[str]) -> RecipeError
     where = f"section '{section}'" if section else "the top level of the recipe"
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return RecipeError(
-        f"unknown recipe key '{full}' in {where}{hint} (allowed: {', '.join(sorted(allowed))})"
-    )
+    return RecipeError(f"unknown recipe key '{full}' in {where}{hint} (allowed: {', '.join(sorted(allowed))})")
 
 
 def build_section(cls: type[T], data: Any, section: str, *, ignore: tuple[str, ...] = ()) -> T:
@@ -174,10 +171,7 @@ def build_section(cls: type[T], data: Any, section: str, *, ignore: tuple[str, .
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise RecipeError(
-            f"recipe section '{section}' must be a mapping of keys to values "
-            f"(got {type(data).__name__})"
-        )
+        raise RecipeError(f"recipe section '{section}' must be a mapping of keys to values (got {type(data).__name__})")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     for key in data:

@@ -37,7 +37,9 @@ from attn.bench.report import bench_environment, command_line
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--lengths", default=",".join(map(str, AttentionSettings().lengths)), help="comma-separated sequence lengths")
+    parser.add_argument(
+        "--lengths", default=",".join(map(str, AttentionSettings().lengths)), help="comma-separated sequence lengths"
+    )
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--heads", type=int, default=8)
@@ -45,7 +47,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     parser.add_argument("--causal", action="store_true", help="causal masking for the dense methods")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(ALL_METHODS)}")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(ALL_METHODS)}"
+    )
     parser.add_argument("--out", type=Path, default=None, help="directory for report.md, report.json and scaling.png")
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
@@ -54,8 +58,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     except ValueError:
         parser.error(f"--lengths must be comma-separated integers, got {args.lengths!r}")
     args.settings = AttentionSettings(
-        device=args.device, lengths=lengths, d_model=args.d_model, batch=args.batch, heads=args.heads,
-        repeats=args.repeats, warmup=args.warmup, dtype=args.dtype, causal=args.causal,
+        device=args.device,
+        lengths=lengths,
+        d_model=args.d_model,
+        batch=args.batch,
+        heads=args.heads,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        dtype=args.dtype,
+        causal=args.causal,
         methods=[m.strip() for m in args.methods.split(",") if m.strip()],
     )
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -70,8 +81,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     command = command_line("python", "benchmarks/attention.py", *args.argv)
-    report = run_attention_bench(args.settings, bench_environment(torch.device(args.device), command),
-                                 progress=progress_to_stderr)
+    report = run_attention_bench(
+        args.settings, bench_environment(torch.device(args.device), command), progress=progress_to_stderr
+    )
     print(markdown(report))
     if args.out is not None:
         write_attention_report(report, args.out)

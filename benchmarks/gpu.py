@@ -36,7 +36,12 @@ THROUGHPUT = {
     "eager-graphs": ["train.compile=false", "train.cuda_graphs=true"],
     "compile-graphs": ["train.compile=true", "train.cuda_graphs=true"],
 }
-THROUGHPUT_STEPS = ["train.max_steps=400", "train.eval_interval=100000", "train.final_eval=none", "train.log_interval=50"]
+THROUGHPUT_STEPS = [
+    "train.max_steps=400",
+    "train.eval_interval=100000",
+    "train.final_eval=none",
+    "train.log_interval=50",
+]
 
 
 def run_experiment(name: str, recipe: str, overrides: list[str], workdir: Path, timeout: int) -> dict:
@@ -73,16 +78,24 @@ def row(result: dict) -> str:
     tps = s.get("tok_per_s", 0.0)
     full = s.get("best_checkpoint_eval", {}).get("val_loss")
     cells = [
-        result["name"], f"{s['steps']}", f"{tps / 1e6:.3f}", f"{tps / REFERENCE_TOKENS_PER_S:.2f}x",
-        f"{100 * s['mfu']:.1f}%" if "mfu" in s else "-", f"{s['warmup_s']:.1f}",
+        result["name"],
+        f"{s['steps']}",
+        f"{tps / 1e6:.3f}",
+        f"{tps / REFERENCE_TOKENS_PER_S:.2f}x",
+        f"{100 * s['mfu']:.1f}%" if "mfu" in s else "-",
+        f"{s['warmup_s']:.1f}",
         f"{s['best']['val_loss']:.4f}" if s["best"].get("val_loss") is not None else "-",
-        f"{full:.4f}" if full is not None else "-", f"{s['process_wall_s']:.1f}", f"{result['outside_wall_s']:.1f}",
+        f"{full:.4f}" if full is not None else "-",
+        f"{s['process_wall_s']:.1f}",
+        f"{result['outside_wall_s']:.1f}",
     ]
     return "| " + " | ".join(cells) + " |"
 
 
-HEADER = ("| experiment | steps | M tok/s | vs reference | MFU | warm-up incl. compile (s) | best val (sampled) "
-          "| best ckpt val (full split) | process wall (s) | outside wall (s) |\n" + "|---" * 10 + "|")
+HEADER = (
+    "| experiment | steps | M tok/s | vs reference | MFU | warm-up incl. compile (s) | best val (sampled) "
+    "| best ckpt val (full split) | process wall (s) | outside wall (s) |\n" + "|---" * 10 + "|"
+)
 
 
 def main() -> None:
@@ -94,16 +107,29 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run each experiment this many times")
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--variant", action="append", help="ttq: another run of the fast recipe with these space-separated overrides")
+    parser.add_argument(
+        "--variant", action="append", help="ttq: another run of the fast recipe with these space-separated overrides"
+    )
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_intermixed_args()
 
     if args.mode == "throughput":
         experiments = {k: (REFERENCE, v + THROUGHPUT_STEPS + args.overrides) for k, v in THROUGHPUT.items()}
     elif args.mode == "check":
-        same = ["model.dropout=0.0", "train.max_steps=60", "train.eval_interval=30", "train.final_eval=none", "train.log_interval=10"]
-        experiments = {name: (REFERENCE, same + flags) for name, flags in
-                       (("check-eager", ["train.compile=false"]), ("check-graphs", ["train.compile=false", "train.cuda_graphs=true"]))}
+        same = [
+            "model.dropout=0.0",
+            "train.max_steps=60",
+            "train.eval_interval=30",
+            "train.final_eval=none",
+            "train.log_interval=10",
+        ]
+        experiments = {
+            name: (REFERENCE, same + flags)
+            for name, flags in (
+                ("check-eager", ["train.compile=false"]),
+                ("check-graphs", ["train.compile=false", "train.cuda_graphs=true"]),
+            )
+        }
     elif args.mode == "ttq":
         experiments = {"shakespeare_char_fast": ("shakespeare_char_fast", list(args.overrides))}
         for i, variant in enumerate(args.variant or []):

@@ -200,10 +200,7 @@ class FeatureAttentionController:
         elif x.ndim == 3:
             signal_axes, channel_axis, n_axes = (2,), 1, 1
         else:
-            raise ValueError(
-                "patches must be (N, H, W, C) images or (N, channels, time) EEG "
-                f"(got shape {x.shape})"
-            )
+            raise ValueError(f"patches must be (N, H, W, C) images or (N, channels, time) EEG (got shape {x.shape})")
         if x.size == 0:
             raise ValueError(f"patches must not be empty (got shape {x.shape})")
         c = _to_float64("centers", centers)
@@ -220,8 +217,7 @@ class FeatureAttentionController:
             size = np.broadcast_to(_to_float64("extent", extent), (n_axes,)).astype(np.float64)
             if np.any(size <= 0) or np.any(span > size):
                 raise ValueError(
-                    f"extent {size.tolist()} must be positive and cover the spread of the "
-                    f"centers {span.tolist()}"
+                    f"extent {size.tolist()} must be positive and cover the spread of the centers {span.tolist()}"
                 )
         sample_axes = (0, *signal_axes)
         return np.array(
@@ -308,9 +304,7 @@ class FeatureAttentionController:
         if patches is None:
             weights = {h: 1.0 / len(HEADS) for h in HEADS}
         else:
-            weights = self.compute_attention_weights(
-                *self.compute_patch_features(patches, centers, extent=extent)
-            )
+            weights = self.compute_attention_weights(*self.compute_patch_features(patches, centers, extent=extent))
         delta = 0.0 if self.previous_loss is None else loss - self.previous_loss
         new = self.weighted_parameter_update({"sigma": self.sigma, "tau": self.tau}, weights, delta)
         self.sigma, self.tau = new["sigma"], new["tau"]
@@ -356,9 +350,7 @@ class FeatureAttentionController:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` (configuration included)."""
         if not isinstance(state, Mapping) or state.get("version") != _STATE_VERSION:
-            raise ValueError(
-                f"not a FeatureAttentionController state (version {_STATE_VERSION} expected)"
-            )
+            raise ValueError(f"not a FeatureAttentionController state (version {_STATE_VERSION} expected)")
         try:
             cfg = state["config"]
             fresh = FeatureAttentionController(

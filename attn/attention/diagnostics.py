@@ -67,7 +67,9 @@ class GradientMonitor:
             grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
             if grads:
                 names.append(name)
-                norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
+                norms.append(
+                    torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+                )
         step = dict(zip(names, torch.stack(norms).cpu().tolist())) if norms else {}
         self.history.append(step)
         return step
@@ -147,7 +149,11 @@ def head_diversity(weights: torch.Tensor) -> torch.Tensor:
             kl_q = (torch.special.xlogy(q, q) - torch.special.xlogy(q, m)).sum(-1)
             total = total + ((kl_p + kl_q) / 2).mean()
     pairs = heads * (heads - 1) // 2
-    return (total / pairs / math.log(2)).clamp(0.0, 1.0).to(weights.dtype if weights.is_floating_point() else torch.float32)
+    return (
+        (total / pairs / math.log(2))
+        .clamp(0.0, 1.0)
+        .to(weights.dtype if weights.is_floating_point() else torch.float32)
+    )
 
 
 def _slug(text: str) -> str:

@@ -45,7 +45,9 @@ def padding_mask(lengths: torch.Tensor | Sequence[int], max_len: int | None = No
     """
     lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-        raise ValueError(f"lengths must be a 1-D sequence of integers, got {lengths.dtype} shape {tuple(lengths.shape)}")
+        raise ValueError(
+            f"lengths must be a 1-D sequence of integers, got {lengths.dtype} shape {tuple(lengths.shape)}"
+        )
     longest = int(lengths.max()) if lengths.numel() else 0
     max_len = longest if max_len is None else max_len
     if lengths.numel() and (int(lengths.min()) < 0 or longest > max_len):
@@ -54,7 +56,9 @@ def padding_mask(lengths: torch.Tensor | Sequence[int], max_len: int | None = No
 
 
 def _shape_error(name: str, actual: Sequence[int], expected: str | Sequence[int]) -> ValueError:
-    return ValueError(f"{name} has shape {tuple(actual)}, expected {expected if isinstance(expected, str) else tuple(expected)}")
+    return ValueError(
+        f"{name} has shape {tuple(actual)}, expected {expected if isinstance(expected, str) else tuple(expected)}"
+    )
 
 
 def _expect_shape(name: str, tensor: torch.Tensor, expected: Sequence[int]) -> None:

@@ -75,9 +75,7 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"embed_dim and num_heads must be positive, got {embed_dim} and {num_heads}")
         if key_dim is None:
             if embed_dim % num_heads:
-                raise ValueError(
-                    f"num_heads ({num_heads}) must divide embed_dim ({embed_dim}) unless key_dim is given"
-                )
+                raise ValueError(f"num_heads ({num_heads}) must divide embed_dim ({embed_dim}) unless key_dim is given")
             key_dim = embed_dim // num_heads
         value_dim = key_dim if value_dim is None else value_dim
         if key_dim < 1 or value_dim < 1:
@@ -112,7 +110,11 @@ class MultiHeadAttention(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, bias=bias) if layer_norm else None
 
     def _check(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> None:
-        for name, tensor, width in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
+        for name, tensor, width in (
+            ("query", query, self.embed_dim),
+            ("key", key, self.kdim),
+            ("value", value, self.vdim),
+        ):
             if tensor.dim() != 3 or tensor.shape[-1] != width:
                 raise ValueError(f"{name} must have shape (batch, length, {width}), got {tuple(tensor.shape)}")
         if not query.shape[0] == key.shape[0] == value.shape[0]:
@@ -121,7 +123,9 @@ class MultiHeadAttention(nn.Module):
                 f"key {tuple(key.shape)}, value {tuple(value.shape)}"
             )
         if key.shape[1] != value.shape[1]:
-            raise ValueError(f"key and value must have the same length, got key {tuple(key.shape)}, value {tuple(value.shape)}")
+            raise ValueError(
+                f"key and value must have the same length, got key {tuple(key.shape)}, value {tuple(value.shape)}"
+            )
         if self.validate_inputs:
             distinct: dict[int, tuple[str, torch.Tensor]] = {}
             for name, tensor in (("query", query), ("key", key), ("value", value)):
@@ -167,7 +171,9 @@ class MultiHeadAttention(nn.Module):
 
         want_weights = need_weights or self.weights_hook is not None
         result = scaled_dot_product_attention(
-            q, k, v,
+            q,
+            k,
+            v,
             attn_mask=attn_mask,
             key_padding_mask=key_padding_mask,
             causal=causal,
@@ -202,7 +208,9 @@ class MultiHeadAttention(nn.Module):
         Returns the output ``(embed_dim,)``, or ``(output, weights (H, n))`` when ``need_weights``.
         """
         if len(keys) == 0 or len(keys) != len(values):
-            raise ValueError(f"need as many keys as values and at least one, got {len(keys)} keys and {len(values)} values")
+            raise ValueError(
+                f"need as many keys as values and at least one, got {len(keys)} keys and {len(values)} values"
+            )
         if query_vector.dim() != 1:
             raise ValueError(f"query_vector must have shape ({self.embed_dim},), got {tuple(query_vector.shape)}")
         try:

@@ -7,8 +7,9 @@ import math
 import torch
 
 
-def sinusoidal_positions(length: int, dim: int, *, device: torch.device | str | None = None,
-                         dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def sinusoidal_positions(
+    length: int, dim: int, *, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """``(length, dim)`` encodings: ``PE[p, 2i] = sin(p / 10000^(2i/dim))``, ``PE[p, 2i+1] = cos(...)``.
 
     ``dim`` must be even. Computed in float64 and cast to ``dtype``.

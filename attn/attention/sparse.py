@@ -88,14 +88,11 @@ class SparseTokenAttention(nn.Module):
         perm = torch.where(real, order[layout.clamp(max=n_tokens - 1)], layout)
         return perm.to(device)
 
-    def forward(
-        self, x: torch.Tensor, permutation: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, permutation: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Attend within groups; ``permutation`` (slot -> token, as ``last_permutation``) overrides the mode's choice."""
         if x.dim() != 3 or x.shape[-1] != self.hidden_size:
             raise ValueError(
-                f"SparseTokenAttention expects input (batch, tokens, {self.hidden_size}), "
-                f"got shape {tuple(x.shape)}"
+                f"SparseTokenAttention expects input (batch, tokens, {self.hidden_size}), got shape {tuple(x.shape)}"
             )
         batch, n_tokens, hidden = x.shape
         n_heads = self.num_heads(n_tokens)
@@ -107,8 +104,7 @@ class SparseTokenAttention(nn.Module):
             permutation = permutation.to(x.device)
             if permutation.shape != (n_slots,):
                 raise ValueError(
-                    f"permutation must have shape ({n_slots},) for {n_tokens} tokens, "
-                    f"got {tuple(permutation.shape)}"
+                    f"permutation must have shape ({n_slots},) for {n_tokens} tokens, got {tuple(permutation.shape)}"
                 )
         self.last_permutation = permutation
 
@@ -139,8 +135,7 @@ class ChannelAttention(nn.Module):
         super().__init__()
         if reduction_ratio < 1 or num_channels // reduction_ratio < 1:
             raise ValueError(
-                f"num_channels // reduction_ratio must be at least 1, got "
-                f"{num_channels} // {reduction_ratio}"
+                f"num_channels // reduction_ratio must be at least 1, got {num_channels} // {reduction_ratio}"
             )
         self.num_channels = num_channels
         hidden = num_channels // reduction_ratio
@@ -153,8 +148,7 @@ class ChannelAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != self.num_channels:
             raise ValueError(
-                f"ChannelAttention expects input (batch, {self.num_channels}, time), "
-                f"got shape {tuple(x.shape)}"
+                f"ChannelAttention expects input (batch, {self.num_channels}, time), got shape {tuple(x.shape)}"
             )
         gate = torch.sigmoid(self.mlp(x.mean(dim=2)) + self.mlp(x.amax(dim=2)))
         return x * gate.unsqueeze(-1)
@@ -175,8 +169,6 @@ class TemporalAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3:
-            raise ValueError(
-                f"TemporalAttention expects input (batch, channels, time), got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"TemporalAttention expects input (batch, channels, time), got shape {tuple(x.shape)}")
         pooled = torch.stack([x.mean(dim=1), x.amax(dim=1)], dim=1)
         return x * torch.sigmoid(self.conv(pooled))

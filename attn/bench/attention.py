@@ -78,14 +78,18 @@ class AttentionSettings:
         if self.repeats < 1 or self.warmup < 0:
             raise ValueError(f"repeats must be >= 1 and warmup >= 0 (got {self.repeats} and {self.warmup})")
         if min(self.d_model, self.batch, self.heads) < 1 or self.d_model % self.heads:
-            raise ValueError(f"d_model ({self.d_model}) must be a positive multiple of heads ({self.heads}), batch >= 1")
+            raise ValueError(
+                f"d_model ({self.d_model}) must be a positive multiple of heads ({self.heads}), batch >= 1"
+            )
 
 
 def build(method: str, d_model: int, heads: int, causal: bool) -> tuple[nn.Module, Call]:
     """The module for ``method`` and how to call it on ``x`` (returning the output to back-propagate)."""
     if method in ("manual", "sdpa"):
-        return (MultiHeadAttention(d_model, heads, backend=method, validate_inputs=False),
-                lambda m, x: m(x, causal=causal)[0])
+        return (
+            MultiHeadAttention(d_model, heads, backend=method, validate_inputs=False),
+            lambda m, x: m(x, causal=causal)[0],
+        )
     if method == "sparse":
         return SparseTokenAttention(d_model, scale_factor=0.5, dropout=0.0), lambda m, x: m(x)[0]
     if method == "torch_mha":
@@ -141,12 +145,18 @@ def measure(method: str, length: int, settings: AttentionSettings) -> dict[str, 
     x.grad = None
     peak = cuda_peak_mib(step, device)
     saved = saved_activation_bytes(lambda: call(module, x), list(module.parameters()))
-    return {"status": "ok", "time_ms": median(times), "times_ms": times, "peak_mib": peak,
-            "saved_activations_mib": saved / MIB}
+    return {
+        "status": "ok",
+        "time_ms": median(times),
+        "times_ms": times,
+        "peak_mib": peak,
+        "saved_activations_mib": saved / MIB,
+    }
 
 
-def run_attention_bench(settings: AttentionSettings, environment: dict[str, Any],
-                        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_attention_bench(
+    settings: AttentionSettings, environment: dict[str, Any], progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Measure every method at every length; the report (see :func:`markdown` for its tables)."""
     settings.validate()
     if settings.device.startswith("cuda") and not torch.cuda.is_available():
@@ -157,9 +167,13 @@ def run_attention_bench(settings: AttentionSettings, environment: dict[str, Any]
     for method in settings.methods:
         failed = False
         for length in settings.lengths:
-            needed = estimated_bytes(method, settings.batch, settings.heads, length, settings.d_model, elem, settings.device)
+            needed = estimated_bytes(
+                method, settings.batch, settings.heads, length, settings.d_model, elem, settings.device
+            )
             if failed or needed > budget:
-                reason = "after OOM" if failed else f"estimated {needed / 2**30:.1f} GiB > budget {budget / 2**30:.1f} GiB"
+                reason = (
+                    "after OOM" if failed else f"estimated {needed / 2**30:.1f} GiB > budget {budget / 2**30:.1f} GiB"
+                )
                 results[method][length] = {"status": "skipped", "reason": reason}
                 continue
             try:
@@ -237,14 +251,21 @@ def markdown(report: dict[str, Any]) -> str:
     for key, title, exponent_key in TABLES:
         if key == "peak_mib" and env["device"].split(":")[0] != "cuda":
             continue
-        lines += [f"## {title}", "", markdown_table(["N", *settings["methods"]], table_rows(report, key, exponent_key)), ""]
+        lines += [
+            f"## {title}",
+            "",
+            markdown_table(["N", *settings["methods"]], table_rows(report, key, exponent_key)),
+            "",
+        ]
     return "\n".join(lines)
 
 
 def plot(report: dict[str, Any], path: Path) -> Path:
     """Time and memory against N, log-log, one line per method."""
     lengths = report["settings"]["lengths"]
-    panels = [(k, t) for k, t, _ in TABLES if k != "peak_mib" or report["environment"]["device"].split(":")[0] == "cuda"]
+    panels = [
+        (k, t) for k, t, _ in TABLES if k != "peak_mib" or report["environment"]["device"].split(":")[0] == "cuda"
+    ]
     fig = new_figure(5.0 * len(panels), 4.0)
     for i, (key, label) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)

@@ -23,24 +23,45 @@ LAYERS = {
     "lstm": ("lstm", "LSTM"),
 }
 
-LAYER_DEFINITIONS = ("attention: one causal MultiHeadAttention(256, 8) with its sdpa backend (torch's fused kernels) "
-                     "and with the manual matmul + softmax backend; LSTM: one nn.LSTM(256, 256, batch_first=True)")
+LAYER_DEFINITIONS = (
+    "attention: one causal MultiHeadAttention(256, 8) with its sdpa backend (torch's fused kernels) "
+    "and with the manual matmul + softmax backend; LSTM: one nn.LSTM(256, 256, batch_first=True)"
+)
 
 
 def layer_comparison(device: torch.device, repeats: int = 10, warmup: int = 2) -> dict[str, Any]:
     """Saved activations, CUDA peak and time of one attention and one LSTM layer (see the module docstring)."""
-    settings = AttentionSettings(device=str(device), lengths=[LAYER_LENGTH], d_model=LAYER_WIDTH, batch=LAYER_BATCH,
-                                 heads=LAYER_HEADS, repeats=repeats, warmup=warmup, causal=True,
-                                 methods=[method for method, _ in LAYERS.values()])
+    settings = AttentionSettings(
+        device=str(device),
+        lengths=[LAYER_LENGTH],
+        d_model=LAYER_WIDTH,
+        batch=LAYER_BATCH,
+        heads=LAYER_HEADS,
+        repeats=repeats,
+        warmup=warmup,
+        causal=True,
+        methods=[method for method, _ in LAYERS.values()],
+    )
     settings.validate()
     results = {}
     for key, (method, label) in LAYERS.items():
         module, _ = build(method, LAYER_WIDTH, LAYER_HEADS, causal=True)
-        results[key] = {"layer": label, "parameters": sum(p.numel() for p in module.parameters()),
-                        **measure(method, LAYER_LENGTH, settings)}
+        results[key] = {
+            "layer": label,
+            "parameters": sum(p.numel() for p in module.parameters()),
+            **measure(method, LAYER_LENGTH, settings),
+        }
     return {
         "layers": LAYER_DEFINITIONS,
-        "settings": {"length": LAYER_LENGTH, "d_model": LAYER_WIDTH, "heads": LAYER_HEADS, "batch": LAYER_BATCH,
-                     "dtype": settings.dtype, "device": str(device), "repeats": repeats, "warmup": warmup},
+        "settings": {
+            "length": LAYER_LENGTH,
+            "d_model": LAYER_WIDTH,
+            "heads": LAYER_HEADS,
+            "batch": LAYER_BATCH,
+            "dtype": settings.dtype,
+            "device": str(device),
+            "repeats": repeats,
+            "warmup": warmup,
+        },
         "results": results,
     }

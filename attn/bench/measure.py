@@ -107,8 +107,7 @@ def fit_exponent(lengths: Sequence[int], values: Sequence[float | None]) -> floa
 
 def is_oom(error: BaseException) -> bool:
     """Whether ``error`` is an out-of-memory error (CUDA or host)."""
-    return (isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError))
-            or "out of memory" in str(error).lower())
+    return isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(error).lower()
 
 
 def cpu_name() -> str:

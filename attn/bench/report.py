@@ -52,8 +52,10 @@ def bench_environment(device: torch.device, command: str) -> dict[str, Any]:
 def describe_machine(env: dict[str, Any]) -> str:
     """One line: device, processor, threads, versions."""
     where = env.get("gpu") or f"CPU {env.get('processor')}, {env.get('torch_threads')} torch threads"
-    return (f"{env['device']} ({where}); torch {env['torch']}, Python {env['python']}, attn {env['attn']}; "
-            f"{env['platform']}; git {str(env.get('git_commit') or 'unknown')[:12]}")
+    return (
+        f"{env['device']} ({where}); torch {env['torch']}, Python {env['python']}, attn {env['attn']}; "
+        f"{env['platform']}; git {str(env.get('git_commit') or 'unknown')[:12]}"
+    )
 
 
 def fmt(value: Any, spec: str = ".4g") -> str:

@@ -58,22 +58,32 @@ def budget_overrides(budget_s: float | None, steps: int | None) -> tuple[list[st
     if budget_s is not None:
         if not budget_s > 0:
             raise UserError(f"--budget-s must be > 0 (got {budget_s})")
-        return ([f"train.max_time_s={budget_s}", "train.max_steps=null", "train.epochs=null"],
-                {"kind": "time", "seconds": budget_s})
+        return (
+            [f"train.max_time_s={budget_s}", "train.max_steps=null", "train.epochs=null"],
+            {"kind": "time", "seconds": budget_s},
+        )
     if steps is not None:
         if steps < 1:
             raise UserError(f"--steps must be >= 1 (got {steps})")
-        return ([f"train.max_steps={steps}", "train.max_time_s=null", "train.epochs=null"],
-                {"kind": "steps", "steps": steps})
+        return (
+            [f"train.max_steps={steps}", "train.max_time_s=null", "train.epochs=null"],
+            {"kind": "steps", "steps": steps},
+        )
     return [], {"kind": "recipe"}
 
 
 def describe_budget(budget: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
     """The budget as both sides run it: the recipe's stopping keys filled in."""
     cfg = recipe.train
-    return {**budget, "max_steps": cfg.max_steps, "epochs": cfg.epochs, "max_time_s": cfg.max_time_s,
-            "rule": BUDGET_RULE if cfg.max_time_s is not None else
-            "Every side runs the same number of optimizer steps (or epochs) on batches of the same size."}
+    return {
+        **budget,
+        "max_steps": cfg.max_steps,
+        "epochs": cfg.epochs,
+        "max_time_s": cfg.max_time_s,
+        "rule": BUDGET_RULE
+        if cfg.max_time_s is not None
+        else "Every side runs the same number of optimizer steps (or epochs) on batches of the same size.",
+    }
 
 
 def budget_text(budget: dict[str, Any]) -> str:
@@ -94,20 +104,31 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def train_side(side: Side, bench_dir: Path, device: str | None, *, quiet: bool = False,
-               generation: dict[str, Any] | None = None) -> Path:
+def train_side(
+    side: Side, bench_dir: Path, device: str | None, *, quiet: bool = False, generation: dict[str, Any] | None = None
+) -> Path:
     """Train ``side`` in a new process; its run directory (``bench_dir/<recipe name>/<timestamp>``)."""
     run_dir = create_run_dir(bench_dir, side.recipe.name)
-    spec = {"label": side.label, "recipe": side.recipe.to_dict(), "run_dir": str(run_dir), "device": device,
-            "quiet": quiet, "threads": torch.get_num_threads(), "generation": generation}
+    spec = {
+        "label": side.label,
+        "recipe": side.recipe.to_dict(),
+        "run_dir": str(run_dir),
+        "device": device,
+        "quiet": quiet,
+        "threads": torch.get_num_threads(),
+        "generation": generation,
+    }
     atomic_write_json(run_dir / SPEC_FILE, spec)
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "attn.bench.worker", str(run_dir / SPEC_FILE)],
-                            env=child_environment(), check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "attn.bench.worker", str(run_dir / SPEC_FILE)], env=child_environment(), check=False
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0 or not (run_dir / SIDE_FILE).is_file():
-        raise UserError(f"training the {side.label} side failed (exit code {result.returncode}); "
-                        f"see the messages above and its run directory {run_dir}")
+        raise UserError(
+            f"training the {side.label} side failed (exit code {result.returncode}); "
+            f"see the messages above and its run directory {run_dir}"
+        )
     side_info = read_json(run_dir / SIDE_FILE)
     side_info["subprocess_wall_s"] = elapsed
     atomic_write_json(run_dir / SIDE_FILE, side_info)
@@ -142,34 +163,52 @@ def first_reaching(curve: list[dict[str, float]], target: float | None) -> dict[
 def memory_fields(summary: dict[str, Any], side_info: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Peak memory of a side, with what it measures."""
     if device.type == "cuda":
-        return {"peak_memory_mb": summary.get("peak_memory_mb"), "memory_kind": "cuda_max_allocated",
-                "memory_note": "torch.cuda.max_memory_allocated over training and periodic evaluations"}
+        return {
+            "peak_memory_mb": summary.get("peak_memory_mb"),
+            "memory_kind": "cuda_max_allocated",
+            "memory_note": "torch.cuda.max_memory_allocated over training and periodic evaluations",
+        }
     before, peak = side_info.get("rss_before_model_mb"), side_info.get("training_peak_rss_mb")
     fields = {"rss_before_model_mb": before, "process_peak_rss_mb": side_info.get("process_peak_rss_mb")}
     if peak is None:  # no peak reset on this OS: the whole process's peak, start-up included
-        return {**fields, "peak_memory_mb": fields["process_peak_rss_mb"], "memory_kind": "process_peak_rss",
-                "training_rss_increase_mb": None,
-                "memory_note": "peak resident set size of the side's own process, start-up included"}
-    return {**fields, "peak_memory_mb": peak, "memory_kind": "peak_rss_from_model_build",
-            "training_rss_increase_mb": None if before is None else peak - before,
-            "memory_note": "peak resident set size of the side's own process from just before the model was built "
-                           "(after imports and data loading) to the end of the final evaluation; the increase is "
-                           "that peak minus the resident set size at that point"}
+        return {
+            **fields,
+            "peak_memory_mb": fields["process_peak_rss_mb"],
+            "memory_kind": "process_peak_rss",
+            "training_rss_increase_mb": None,
+            "memory_note": "peak resident set size of the side's own process, start-up included",
+        }
+    return {
+        **fields,
+        "peak_memory_mb": peak,
+        "memory_kind": "peak_rss_from_model_build",
+        "training_rss_increase_mb": None if before is None else peak - before,
+        "memory_note": "peak resident set size of the side's own process from just before the model was built "
+        "(after imports and data loading) to the end of the final evaluation; the increase is "
+        "that peak minus the resident set size at that point",
+    }
 
 
-def common_fields(run_dir: Path, bench_dir: Path, summary: dict[str, Any], side_info: dict[str, Any],
-                  items: str) -> dict[str, Any]:
+def common_fields(
+    run_dir: Path, bench_dir: Path, summary: dict[str, Any], side_info: dict[str, Any], items: str
+) -> dict[str, Any]:
     """Fields every side reports, from its summary.json and bench_side.json."""
     return {
         "run_dir": str(run_dir.relative_to(bench_dir)),
-        "recipe": summary.get("recipe"), "model": summary.get("model"),
-        "status": summary.get("status"), "stop_reason": summary.get("message"),
-        "parameters": summary.get("parameters"), "steps": summary.get("steps"),
+        "recipe": summary.get("recipe"),
+        "model": summary.get("model"),
+        "status": summary.get("status"),
+        "stop_reason": summary.get("message"),
+        "parameters": summary.get("parameters"),
+        "steps": summary.get("steps"),
         f"{items}_per_s": summary.get(f"{items}_per_s"),
         "setup_s": summary.get("setup_s"),
-        "warmup_s": summary.get("warmup_s"), "train_time_s": summary.get("train_time_s"),
-        "eval_time_s": summary.get("eval_time_s"), "wall_time_s": summary.get("wall_time_s"),
-        "subprocess_wall_s": side_info.get("subprocess_wall_s"), "runtime": side_info.get("runtime"),
+        "warmup_s": summary.get("warmup_s"),
+        "train_time_s": summary.get("train_time_s"),
+        "eval_time_s": summary.get("eval_time_s"),
+        "wall_time_s": summary.get("wall_time_s"),
+        "subprocess_wall_s": side_info.get("subprocess_wall_s"),
+        "runtime": side_info.get("runtime"),
         "torch_threads": side_info.get("torch_threads"),
     }
 
@@ -179,8 +218,9 @@ def read_side(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return read_json(run_dir / "summary.json"), read_json(run_dir / SIDE_FILE)
 
 
-def plot_curves(curves: dict[str, list[dict[str, float]]], metric: str, path: Path, title: str,
-                target: float | None = None) -> Path | None:
+def plot_curves(
+    curves: dict[str, list[dict[str, float]]], metric: str, path: Path, title: str, target: float | None = None
+) -> Path | None:
     """The validation metric of every side against the trainer's wall time and against steps."""
     if not any(curves.values()):
         return None
@@ -201,8 +241,9 @@ def plot_curves(curves: dict[str, list[dict[str, float]]], metric: str, path: Pa
     return save_figure(fig, path)
 
 
-def model_row(models: list[dict[str, Any]], label: str, key: str, spec: str = ".4g",
-              step_key: str | None = None) -> list[str]:
+def model_row(
+    models: list[dict[str, Any]], label: str, key: str, spec: str = ".4g", step_key: str | None = None
+) -> list[str]:
     """A table row: ``label`` and each side's ``key`` (with ``(step N)`` from ``step_key``)."""
     cells = []
     for model in models:
@@ -232,6 +273,8 @@ def speed_and_memory_rows(models: list[dict[str, Any]], items: str, items_label:
     elif models[0]["memory_kind"] == "process_peak_rss":
         rows.append(model_row(models, "peak memory (MiB, process peak RSS incl. start-up)", "peak_memory_mb", ",.1f"))
     else:
-        rows += [model_row(models, "peak RSS from model build to the end (MiB)", "peak_memory_mb", ",.1f"),
-                 model_row(models, "  increase over RSS before the model (MiB)", "training_rss_increase_mb", ",.1f")]
+        rows += [
+            model_row(models, "peak RSS from model build to the end (MiB)", "peak_memory_mb", ",.1f"),
+            model_row(models, "  increase over RSS before the model (MiB)", "training_rss_increase_mb", ",.1f"),
+        ]
     return rows

@@ -73,8 +73,9 @@ class LSTMSize:
         return (self.parameters - self.target) / self.target
 
 
-def size_lstm_like(target: int, vocab_size: int, d_embed: int, n_layer: int = DEFAULT_LSTM_LAYERS,
-                   tolerance: float = DEFAULT_TOLERANCE) -> LSTMSize:
+def size_lstm_like(
+    target: int, vocab_size: int, d_embed: int, n_layer: int = DEFAULT_LSTM_LAYERS, tolerance: float = DEFAULT_TOLERANCE
+) -> LSTMSize:
     """The LSTM closest to ``target`` parameters; ValueError if even that is off by more than ``tolerance``.
 
     (A very small target cannot be met: the embedding and head alone may exceed it.)

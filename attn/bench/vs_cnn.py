@@ -58,7 +58,9 @@ class CNNBenchOptions:
 def attention_recipe(ref: str, overrides: list[str], budget: list[str]) -> Recipe:
     recipe = load_recipe(ref, [*budget, *overrides])
     if recipe.family != "eeg":
-        raise RecipeError(f"attn bench vs cnn needs an EEG recipe (got a {recipe.family} recipe, model {recipe.model_name!r})")
+        raise RecipeError(
+            f"attn bench vs cnn needs an EEG recipe (got a {recipe.family} recipe, model {recipe.model_name!r})"
+        )
     if recipe.model_name in BASELINE_MODELS:
         raise RecipeError(f"attn bench vs cnn needs an attention model; {recipe.model_name!r} is one of the baselines")
     if recipe.train.folds != 1:
@@ -71,7 +73,9 @@ def baseline_recipe(attention: Recipe, key: str) -> Recipe:
     builtin, _, _ = BASELINES[key]
     raw = attention.to_dict()
     raw["name"] = builtin
-    raw["description"] = f"{builtin}'s model on {attention.name}'s data and training settings, written by attn bench vs cnn"
+    raw["description"] = (
+        f"{builtin}'s model on {attention.name}'s data and training settings, written by attn bench vs cnn"
+    )
     raw["model"] = load_recipe(builtin).to_dict()["model"]
     return parse_recipe(raw, builtin)
 
@@ -114,11 +118,16 @@ def run_cnn_bench(opts: CNNBenchOptions, console: Console) -> tuple[Path, dict[s
 
     report = assemble_report(opts, device, bench_dir, group, run_dirs, budget, skipped)
     curves = {report["models"][s.key]["label"]: sides.eval_curve(run_dirs[s.key], "val_nrmse") for s in group}
-    sides.plot_curves(curves, "val_nrmse", bench_dir / "val_nrmse_vs_time.png",
-                      title=f"{attention.name}: attention vs convolutional baselines")
+    sides.plot_curves(
+        curves,
+        "val_nrmse",
+        bench_dir / "val_nrmse_vs_time.png",
+        title=f"{attention.name}: attention vs convolutional baselines",
+    )
     write_report(bench_dir, report, markdown(report))
-    console.print(rich_table("attention vs CNN", ["", *(m["label"] for m in report["models"].values())],
-                             model_rows(report)))
+    console.print(
+        rich_table("attention vs CNN", ["", *(m["label"] for m in report["models"].values())], model_rows(report))
+    )
     console.print(rich_table("baselines on the same split (NRMSE)", ["", "val", "test"], baseline_rows(report)))
     console.print(f"report: {bench_dir / 'report.md'}")
     return bench_dir, report
@@ -130,13 +139,22 @@ def check_same_split(run_dirs: dict[str, Path]) -> dict[str, list[str]]:
     first_key, first = next(iter(splits.items()))
     for key, split in splits.items():
         if split != first:
-            raise RuntimeError(f"the {key} side trained on other subjects than the {first_key} side: "
-                               f"the comparison is not on one split")
+            raise RuntimeError(
+                f"the {key} side trained on other subjects than the {first_key} side: "
+                f"the comparison is not on one split"
+            )
     return first
 
 
-def assemble_report(opts: CNNBenchOptions, device: torch.device, bench_dir: Path, group: list[sides.Side],
-                    run_dirs: dict[str, Path], budget: dict[str, Any], skipped: dict[str, str]) -> dict[str, Any]:
+def assemble_report(
+    opts: CNNBenchOptions,
+    device: torch.device,
+    bench_dir: Path,
+    group: list[sides.Side],
+    run_dirs: dict[str, Path],
+    budget: dict[str, Any],
+    skipped: dict[str, str],
+) -> dict[str, Any]:
     """report.json: settings, every side's numbers, the baselines of the shared split."""
     attention = group[0].recipe
     models = {}
@@ -148,10 +166,13 @@ def assemble_report(opts: CNNBenchOptions, device: torch.device, bench_dir: Path
             "label": side.label,
             **sides.common_fields(run_dirs[side.key], bench_dir, summary, info, "win"),
             **sides.memory_fields(summary, info, device),
-            "best_val_nrmse_during_training": best.get("val_nrmse"), "best_step": best.get("step"),
+            "best_val_nrmse_during_training": best.get("val_nrmse"),
+            "best_step": best.get("step"),
             "final_val_nrmse": summary.get("final", {}).get("val_nrmse"),
-            "val_nrmse": final.get("val_nrmse"), "test_nrmse": final.get("test_nrmse"),
-            "val_r2": final.get("val_r2"), "test_r2": final.get("test_r2"),
+            "val_nrmse": final.get("val_nrmse"),
+            "test_nrmse": final.get("test_nrmse"),
+            "val_r2": final.get("val_r2"),
+            "test_r2": final.get("test_r2"),
             "model_config": side.recipe.to_dict()["model"],
         }
     first = read_json(run_dirs[group[0].key] / "summary.json").get("best_checkpoint_eval", {})
@@ -163,19 +184,30 @@ def assemble_report(opts: CNNBenchOptions, device: torch.device, bench_dir: Path
         "bench": "vs-cnn",
         "environment": bench_environment(device, opts.command),
         "settings": {
-            "attention_recipe": attention.name, "device": str(device), "data": attention.to_dict()["data"],
-            "windows": split.get("windows"), "subjects_per_split": {k: len(v) for k, v in split["subjects"].items()},
-            "same_split_verified": True, "batch_size": cfg.batch_size, "seed": cfg.seed, "lr": cfg.lr,
-            "loss": cfg.loss, "overrides": opts.overrides,
+            "attention_recipe": attention.name,
+            "device": str(device),
+            "data": attention.to_dict()["data"],
+            "windows": split.get("windows"),
+            "subjects_per_split": {k: len(v) for k, v in split["subjects"].items()},
+            "same_split_verified": True,
+            "batch_size": cfg.batch_size,
+            "seed": cfg.seed,
+            "lr": cfg.lr,
+            "loss": cfg.loss,
+            "overrides": opts.overrides,
             "budget": sides.describe_budget(budget, attention),
             "throughput_rule": sides.THROUGHPUT_RULE,
             "order": ", then ".join(s.label for s in group) + ", each in its own process; nothing else alternates",
-            "nrmse_rule": ("NRMSE = RMSE / population std of the split's targets; val_nrmse and test_nrmse are the best "
-                           "checkpoint (lowest val NRMSE during training) on the whole val and test splits"),
+            "nrmse_rule": (
+                "NRMSE = RMSE / population std of the split's targets; val_nrmse and test_nrmse are the best "
+                "checkpoint (lowest val NRMSE during training) on the whole val and test splits"
+            ),
         },
-        "tuning": ("every side uses the attention recipe's train section (lr, schedule, weight decay, batch, epochs) "
-                   "unchanged; the baselines' model sections are those of the built-in eeg_cnn and eeg_eegnex recipes; "
-                   "nothing was tuned per model by the bench"),
+        "tuning": (
+            "every side uses the attention recipe's train section (lr, schedule, weight decay, batch, epochs) "
+            "unchanged; the baselines' model sections are those of the built-in eeg_cnn and eeg_eegnex recipes; "
+            "nothing was tuned per model by the bench"
+        ),
         "skipped": skipped,
         "baselines": baselines,
         "models": models,
@@ -198,16 +230,20 @@ def ridge_on_split(recipe: Recipe, subjects: dict[str, list[str]]) -> dict[str, 
     features = band_power_features(dataset.X, sfreq=float(dataset.info.get("sfreq", 100.0)))
     y = np.asarray(dataset.y, dtype=np.float64)
     ridge = fit_ridge(features[rows["train"]], y[rows["train"]], groups=owner[rows["train"]])
-    return {f"{name}_ridge_nrmse": nrmse(y[rows[name]], ridge.predict(features[rows[name]]))
-            for name in ("val", "test") if len(rows[name])}
+    return {
+        f"{name}_ridge_nrmse": nrmse(y[rows[name]], ridge.predict(features[rows[name]]))
+        for name in ("val", "test")
+        if len(rows[name])
+    }
 
 
 def model_rows(report: dict[str, Any]) -> list[list[str]]:
     models = list(report["models"].values())
     return [
         *sides.speed_and_memory_rows(models, "win", "windows"),
-        sides.model_row(models, "best val NRMSE during training", "best_val_nrmse_during_training", ".4f",
-                        step_key="best_step"),
+        sides.model_row(
+            models, "best val NRMSE during training", "best_val_nrmse_during_training", ".4f", step_key="best_step"
+        ),
         sides.model_row(models, "val NRMSE (best checkpoint)", "val_nrmse", ".4f"),
         sides.model_row(models, "test NRMSE (best checkpoint)", "test_nrmse", ".4f"),
     ]
@@ -215,8 +251,11 @@ def model_rows(report: dict[str, Any]) -> list[list[str]]:
 
 def baseline_rows(report: dict[str, Any]) -> list[list[str]]:
     b = report["baselines"]
-    labels = {"mean_predictor_nrmse": "mean predictor (training mean)", "oracle_floor": "oracle floor (simulator)",
-              "ridge_nrmse": "band-power ridge (fitted on train)"}
+    labels = {
+        "mean_predictor_nrmse": "mean predictor (training mean)",
+        "oracle_floor": "oracle floor (simulator)",
+        "ridge_nrmse": "band-power ridge (fitted on train)",
+    }
     return [[label, fmt(b.get(f"val_{key}"), ".4f"), fmt(b.get(f"test_{key}"), ".4f")] for key, label in labels.items()]
 
 

@@ -82,10 +82,18 @@ def lstm_recipe(transformer: Recipe, vocab_size: int, lr: float, dropout: float)
         raise RecipeError(f"cannot size an LSTM for this recipe: {err}") from None
     raw = transformer.to_dict()
     raw["name"] = f"{transformer.name}_lstm"
-    raw["description"] = (f"char-lstm sized to {transformer.name} ({size.parameters:,} vs {target:,} parameters), "
-                          f"written by attn bench vs lstm")
-    raw["model"] = {"name": "char-lstm", "n_layer": size.n_layer, "d_embed": size.d_embed,
-                    "hidden_size": size.hidden_size, "block_size": transformer.model.block_size, "dropout": dropout}
+    raw["description"] = (
+        f"char-lstm sized to {transformer.name} ({size.parameters:,} vs {target:,} parameters), "
+        f"written by attn bench vs lstm"
+    )
+    raw["model"] = {
+        "name": "char-lstm",
+        "n_layer": size.n_layer,
+        "d_embed": size.d_embed,
+        "hidden_size": size.hidden_size,
+        "block_size": transformer.model.block_size,
+        "dropout": dropout,
+    }
     raw["train"]["lr"] = lr
     raw["train"]["min_lr"] = transformer.train.min_lr * lr / transformer.train.lr
     return parse_recipe(raw, raw["name"]), size
@@ -128,8 +136,11 @@ def run_lstm_bench(opts: LSTMBenchOptions, console: Console) -> tuple[Path, dict
 
     bench_dir = create_bench_dir("lstm", opts.runs_dir)
     console.print(f"[bold]attn bench vs lstm[/] -> {bench_dir}")
-    generation = {"chars": opts.generation_chars, "repeats": opts.generation_repeats,
-                  "warmup_chars": min(opts.generation_chars, 50)}
+    generation = {
+        "chars": opts.generation_chars,
+        "repeats": opts.generation_repeats,
+        "warmup_chars": min(opts.generation_chars, 50),
+    }
     run_dirs = {}
     for side in pair:
         console.print(f"[bold]{side.label}[/]: {side.recipe.name} ({side.recipe.model_name})")
@@ -139,19 +150,34 @@ def run_lstm_bench(opts: LSTMBenchOptions, console: Console) -> tuple[Path, dict
 
     report = assemble_report(opts, device, bench_dir, pair, run_dirs, size, tuning, budget, layers, vocab_size)
     curves = {report["models"][s.key]["label"]: sides.eval_curve(run_dirs[s.key], "val_loss") for s in pair}
-    sides.plot_curves(curves, "val_loss", bench_dir / "val_loss_vs_time.png",
-                      title=f"{transformer.name}: transformer vs LSTM", target=report["target_val_loss"])
+    sides.plot_curves(
+        curves,
+        "val_loss",
+        bench_dir / "val_loss_vs_time.png",
+        title=f"{transformer.name}: transformer vs LSTM",
+        target=report["target_val_loss"],
+    )
     write_report(bench_dir, report, markdown(report))
-    console.print(rich_table("transformer vs LSTM", ["", *(m["label"] for m in report["models"].values())],
-                             model_rows(report)))
+    console.print(
+        rich_table("transformer vs LSTM", ["", *(m["label"] for m in report["models"].values())], model_rows(report))
+    )
     console.print(rich_table("one layer, sequence 128, d_model 256, batch 4", LAYER_HEADERS, layer_rows(report)))
     console.print(f"report: {bench_dir / 'report.md'}")
     return bench_dir, report
 
 
-def assemble_report(opts: LSTMBenchOptions, device: torch.device, bench_dir: Path, pair: list[sides.Side],
-                    run_dirs: dict[str, Path], size: LSTMSize, tuning: dict[str, Any], budget: dict[str, Any],
-                    layers: dict[str, Any], vocab_size: int) -> dict[str, Any]:
+def assemble_report(
+    opts: LSTMBenchOptions,
+    device: torch.device,
+    bench_dir: Path,
+    pair: list[sides.Side],
+    run_dirs: dict[str, Path],
+    size: LSTMSize,
+    tuning: dict[str, Any],
+    budget: dict[str, Any],
+    layers: dict[str, Any],
+    vocab_size: int,
+) -> dict[str, Any]:
     """report.json: settings, sizing, tuning, both sides' numbers and the layer comparison."""
     transformer = pair[0].recipe
     curves = {s.key: sides.eval_curve(run_dirs[s.key], "val_loss") for s in pair}
@@ -167,14 +193,16 @@ def assemble_report(opts: LSTMBenchOptions, device: torch.device, bench_dir: Pat
             "label": side.label,
             **sides.common_fields(run_dirs[side.key], bench_dir, summary, info, "tok"),
             **sides.memory_fields(summary, info, device),
-            "best_val_loss": best.get("val_loss"), "best_step": best.get("step"),
+            "best_val_loss": best.get("val_loss"),
+            "best_step": best.get("step"),
             "final_val_loss": summary.get("final", {}).get("val_loss"),
             "best_checkpoint_val_loss_full": full.get("val_loss") if full.get("full_split") else None,
             "time_to_target_s": reached["elapsed_s"] if reached else None,
             "step_to_target": reached["step"] if reached else None,
             "generation_chars_per_s": info.get("generation", {}).get("chars_per_s"),
             "generation": info.get("generation"),
-            "lr": side.recipe.train.lr, "min_lr": side.recipe.train.min_lr,
+            "lr": side.recipe.train.lr,
+            "min_lr": side.recipe.train.min_lr,
             "dropout": side.recipe.model.dropout,
             "model_config": side.recipe.to_dict()["model"],
         }
@@ -183,28 +211,48 @@ def assemble_report(opts: LSTMBenchOptions, device: torch.device, bench_dir: Pat
         "bench": "vs-lstm",
         "environment": bench_environment(device, opts.command),
         "settings": {
-            "transformer_recipe": transformer.name, "lstm_recipe": pair[1].recipe.name, "device": str(device),
-            "data": transformer.to_dict()["data"], "vocab_size": vocab_size,
-            "block_size": transformer.model.block_size, "batch_size": cfg.batch_size, "seed": cfg.seed,
-            "precision": cfg.precision, "compile": cfg.compile, "eval_interval": cfg.eval_interval,
-            "eval_batches": cfg.eval_batches, "overrides": opts.overrides,
+            "transformer_recipe": transformer.name,
+            "lstm_recipe": pair[1].recipe.name,
+            "device": str(device),
+            "data": transformer.to_dict()["data"],
+            "vocab_size": vocab_size,
+            "block_size": transformer.model.block_size,
+            "batch_size": cfg.batch_size,
+            "seed": cfg.seed,
+            "precision": cfg.precision,
+            "compile": cfg.compile,
+            "eval_interval": cfg.eval_interval,
+            "eval_batches": cfg.eval_batches,
+            "overrides": opts.overrides,
             "budget": sides.describe_budget(budget, transformer),
             "throughput_rule": sides.THROUGHPUT_RULE,
             "order": "transformer first, then LSTM, each in its own process; nothing else alternates",
-            "val_loss_rule": ("val loss during training: mean cross-entropy (nats/char) on the same fixed "
-                              f"{cfg.eval_batches} x {cfg.batch_size} validation windows for both sides; "
-                              "best_checkpoint_val_loss_full: the best checkpoint on the whole validation split"),
-            "time_to_target_rule": ("target = the LSTM's best validation loss during training; time = the trainer "
-                                    "clock (elapsed_s) at the first evaluation at or below it, no interpolation"),
+            "val_loss_rule": (
+                "val loss during training: mean cross-entropy (nats/char) on the same fixed "
+                f"{cfg.eval_batches} x {cfg.batch_size} validation windows for both sides; "
+                "best_checkpoint_val_loss_full: the best checkpoint on the whole validation split"
+            ),
+            "time_to_target_rule": (
+                "target = the LSTM's best validation loss during training; time = the trainer "
+                "clock (elapsed_s) at the first evaluation at or below it, no interpolation"
+            ),
         },
-        "sizing": {"transformer_parameters": size.target, "lstm_parameters": size.parameters,
-                   "relative_difference": size.relative_difference, "n_layer": size.n_layer,
-                   "d_embed": size.d_embed, "hidden_size": size.hidden_size,
-                   "rule": "2-layer LSTM, d_embed = transformer d_model, hidden size solved so the parameter "
-                           "counts match (closest integer; within 10% required)"},
-        "tuning": {"transformer": f"the recipe as given: lr {transformer.train.lr:g}, dropout {transformer.model.dropout:g}; "
-                                  "not tuned by the bench",
-                   "lstm": tuning, "shared": "every other train key is the transformer recipe's"},
+        "sizing": {
+            "transformer_parameters": size.target,
+            "lstm_parameters": size.parameters,
+            "relative_difference": size.relative_difference,
+            "n_layer": size.n_layer,
+            "d_embed": size.d_embed,
+            "hidden_size": size.hidden_size,
+            "rule": "2-layer LSTM, d_embed = transformer d_model, hidden size solved so the parameter "
+            "counts match (closest integer; within 10% required)",
+        },
+        "tuning": {
+            "transformer": f"the recipe as given: lr {transformer.train.lr:g}, dropout {transformer.model.dropout:g}; "
+            "not tuned by the bench",
+            "lstm": tuning,
+            "shared": "every other train key is the transformer recipe's",
+        },
         "target_val_loss": target,
         "models": models,
         "layers": layers,
@@ -219,8 +267,13 @@ def model_rows(report: dict[str, Any]) -> list[list[str]]:
         sides.model_row(models, "best val loss (nats/char)", "best_val_loss", ".4f", step_key="best_step"),
         sides.model_row(models, "final val loss", "final_val_loss", ".4f"),
         sides.model_row(models, "best checkpoint, whole val split", "best_checkpoint_val_loss_full", ".4f"),
-        sides.model_row(models, f"time to LSTM's best val loss {fmt(report['target_val_loss'], '.4f')} (s)",
-                        "time_to_target_s", ".1f", step_key="step_to_target"),
+        sides.model_row(
+            models,
+            f"time to LSTM's best val loss {fmt(report['target_val_loss'], '.4f')} (s)",
+            "time_to_target_s",
+            ".1f",
+            step_key="step_to_target",
+        ),
         sides.model_row(models, "generation (chars/s)", "generation_chars_per_s", ",.1f"),
     ]
 
@@ -229,8 +282,16 @@ LAYER_HEADERS = ["layer", "parameters", "saved for backward (MiB)", "peak CUDA (
 
 
 def layer_rows(report: dict[str, Any]) -> list[list[str]]:
-    return [[r["layer"], fmt(r["parameters"]), fmt(r["saved_activations_mib"], ".3f"), fmt(r["peak_mib"], ".3f"),
-             fmt(r["time_ms"], ".3f")] for r in report["layers"]["results"].values()]
+    return [
+        [
+            r["layer"],
+            fmt(r["parameters"]),
+            fmt(r["saved_activations_mib"], ".3f"),
+            fmt(r["peak_mib"], ".3f"),
+            fmt(r["time_ms"], ".3f"),
+        ]
+        for r in report["layers"]["results"].values()
+    ]
 
 
 def markdown(report: dict[str, Any]) -> str:

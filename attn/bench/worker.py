@@ -37,8 +37,9 @@ SIDE_FILE = "bench_side.json"
 SPEC_FILE = "bench_spec.json"
 
 
-def generation_speed(run_dir: Path, device: torch.device, chars: int, repeats: int, warmup_chars: int,
-                     seed: int = 0) -> dict[str, Any]:
+def generation_speed(
+    run_dir: Path, device: torch.device, chars: int, repeats: int, warmup_chars: int, seed: int = 0
+) -> dict[str, Any]:
     """Characters per second sampling from the run's best checkpoint (temperature 1, no top-k).
 
     The prompt is a newline (or the first vocabulary character). Every sampled token is copied
@@ -63,8 +64,16 @@ def generation_speed(run_dir: Path, device: torch.device, chars: int, repeats: i
         start = time.perf_counter()
         generate(chars)
         times.append(time.perf_counter() - start)
-    return {"chars_per_s": chars / median(times), "chars": chars, "repeats": repeats, "warmup_chars": warmup_chars,
-            "times_s": times, "prompt": prompt_text, "checkpoint": "best", "temperature": 1.0}
+    return {
+        "chars_per_s": chars / median(times),
+        "chars": chars,
+        "repeats": repeats,
+        "warmup_chars": warmup_chars,
+        "times_s": times,
+        "prompt": prompt_text,
+        "checkpoint": "best",
+        "temperature": 1.0,
+    }
 
 
 def preload_lazy_imports() -> None:
@@ -88,8 +97,11 @@ def run_side(spec: dict[str, Any]) -> dict[str, Any]:
     recipe = recipe_from_dict(spec["recipe"])
     options = RunOptions(device=spec.get("device"), quiet=bool(spec.get("quiet")), console=Console())
     runtime, world = prepare_runtime(recipe, options)
-    side: dict[str, Any] = {"label": spec.get("label"), "runtime": runtime.describe(),
-                            "torch_threads": torch.get_num_threads()}
+    side: dict[str, Any] = {
+        "label": spec.get("label"),
+        "runtime": runtime.describe(),
+        "torch_threads": torch.get_num_threads(),
+    }
     try:
         task = build_task(recipe)
         preload_lazy_imports()

@@ -22,7 +22,7 @@ from attn.errors import UserError
 app = typer.Typer(
     name="attn",
     help="Train, sample and benchmark attention models on text and EEG.\n\n"
-         "Start with: attn recipes list, then attn train shakespeare_char_cpu.",
+    "Start with: attn recipes list, then attn train shakespeare_char_cpu.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

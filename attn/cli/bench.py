@@ -11,19 +11,24 @@ from attn.cli import app, console, user_errors
 from attn.errors import UserError
 
 bench_app = typer.Typer(help="Side-by-side benchmarks: attention vs its baselines.", no_args_is_help=True)
-vs_app = typer.Typer(help="Train an attention model and a baseline on the same data and budget, and compare.",
-                     no_args_is_help=True)
+vs_app = typer.Typer(
+    help="Train an attention model and a baseline on the same data and budget, and compare.", no_args_is_help=True
+)
 app.add_typer(bench_app, name="bench")
 bench_app.add_typer(vs_app, name="vs")
 
 _RECIPE_OVERRIDES = typer.Option(
-    None, "--set", help="A recipe override for every side, applied after --budget-s/--steps, e.g. --set train.eval_interval=100 (repeatable).",
+    None,
+    "--set",
+    help="A recipe override for every side, applied after --budget-s/--steps, e.g. --set train.eval_interval=100 (repeatable).",
 )
 _DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default auto).")
 _RUNS_DIR = typer.Option(None, "--runs-dir", help="Where bench directories go. Default: $ATTN_RUNS_DIR or ./runs.")
 _BUDGET_S = typer.Option(None, "--budget-s", help="Training wall-time budget per side in seconds (train.max_time_s).")
 _STEPS = typer.Option(None, "--steps", help="Optimizer steps per side instead of a time budget.")
-_QUIET = typer.Option(False, "--quiet", "-q", help="No training progress from the sides (the final tables still print).")
+_QUIET = typer.Option(
+    False, "--quiet", "-q", help="No training progress from the sides (the final tables still print)."
+)
 
 
 def _command(*words: str, **options: object) -> str:
@@ -36,7 +41,9 @@ def _command(*words: str, **options: object) -> str:
 @user_errors
 def vs_lstm(
     recipe: Optional[str] = typer.Option(
-        None, "--recipe", help="A char-transformer recipe (file or built-in name). "
+        None,
+        "--recipe",
+        help="A char-transformer recipe (file or built-in name). "
         "Default: shakespeare_char, or shakespeare_char_cpu when the device is the CPU.",
     ),
     budget_s: Optional[float] = _BUDGET_S,
@@ -44,8 +51,12 @@ def vs_lstm(
     device: Optional[str] = _DEVICE,
     runs_dir: Optional[Path] = _RUNS_DIR,
     overrides: Optional[list[str]] = _RECIPE_OVERRIDES,
-    lstm_lr: Optional[float] = typer.Option(None, "--lstm-lr", help="The LSTM's learning rate (default: the tuned one, see docs/bench.md)."),
-    lstm_dropout: Optional[float] = typer.Option(None, "--lstm-dropout", help="The LSTM's dropout (default: the transformer's)."),
+    lstm_lr: Optional[float] = typer.Option(
+        None, "--lstm-lr", help="The LSTM's learning rate (default: the tuned one, see docs/bench.md)."
+    ),
+    lstm_dropout: Optional[float] = typer.Option(
+        None, "--lstm-dropout", help="The LSTM's dropout (default: the transformer's)."
+    ),
     gen_chars: int = typer.Option(500, "--gen-chars", min=1, help="Characters per timed generation run."),
     repeats: int = typer.Option(10, "--repeats", min=1, help="Timed passes in the one-layer comparison (median)."),
     quiet: bool = _QUIET,
@@ -58,12 +69,34 @@ def vs_lstm(
     """
     from attn.bench.vs_lstm import LSTMBenchOptions, run_lstm_bench
 
-    command = _command("vs", "lstm", recipe=recipe, budget_s=budget_s, steps=steps, device=device,
-                       runs_dir=runs_dir, set=overrides, lstm_lr=lstm_lr, lstm_dropout=lstm_dropout,
-                       gen_chars=gen_chars, repeats=repeats)
-    opts = LSTMBenchOptions(recipe=recipe, device=device, budget_s=budget_s, steps=steps, overrides=list(overrides or []),
-                            lstm_lr=lstm_lr, lstm_dropout=lstm_dropout, runs_dir=str(runs_dir) if runs_dir else None,
-                            quiet=quiet, generation_chars=gen_chars, layer_repeats=repeats, command=command)
+    command = _command(
+        "vs",
+        "lstm",
+        recipe=recipe,
+        budget_s=budget_s,
+        steps=steps,
+        device=device,
+        runs_dir=runs_dir,
+        set=overrides,
+        lstm_lr=lstm_lr,
+        lstm_dropout=lstm_dropout,
+        gen_chars=gen_chars,
+        repeats=repeats,
+    )
+    opts = LSTMBenchOptions(
+        recipe=recipe,
+        device=device,
+        budget_s=budget_s,
+        steps=steps,
+        overrides=list(overrides or []),
+        lstm_lr=lstm_lr,
+        lstm_dropout=lstm_dropout,
+        runs_dir=str(runs_dir) if runs_dir else None,
+        quiet=quiet,
+        generation_chars=gen_chars,
+        layer_repeats=repeats,
+        command=command,
+    )
     run_lstm_bench(opts, console)
 
 
@@ -71,7 +104,9 @@ def vs_lstm(
 @user_errors
 def vs_cnn(
     recipe: Optional[str] = typer.Option(
-        None, "--recipe", help="An EEG attention recipe (file or built-in name). Default: eeg_sparse_lightweight.",
+        None,
+        "--recipe",
+        help="An EEG attention recipe (file or built-in name). Default: eeg_sparse_lightweight.",
     ),
     budget_s: Optional[float] = _BUDGET_S,
     steps: Optional[int] = _STEPS,
@@ -88,10 +123,19 @@ def vs_cnn(
     """
     from attn.bench.vs_cnn import CNNBenchOptions, run_cnn_bench
 
-    command = _command("vs", "cnn", recipe=recipe, budget_s=budget_s, steps=steps, device=device,
-                       runs_dir=runs_dir, set=overrides)
-    opts = CNNBenchOptions(recipe=recipe, device=device, budget_s=budget_s, steps=steps, overrides=list(overrides or []),
-                           runs_dir=str(runs_dir) if runs_dir else None, quiet=quiet, command=command)
+    command = _command(
+        "vs", "cnn", recipe=recipe, budget_s=budget_s, steps=steps, device=device, runs_dir=runs_dir, set=overrides
+    )
+    opts = CNNBenchOptions(
+        recipe=recipe,
+        device=device,
+        budget_s=budget_s,
+        steps=steps,
+        overrides=list(overrides or []),
+        runs_dir=str(runs_dir) if runs_dir else None,
+        quiet=quiet,
+        command=command,
+    )
     run_cnn_bench(opts, console)
 
 
@@ -100,8 +144,11 @@ def vs_cnn(
 def attention(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when available)."),
     lengths: str = typer.Option("128,256,512,1024,2048,4096", "--lengths", help="Comma-separated sequence lengths."),
-    methods: str = typer.Option("manual,sdpa,sparse,torch_mha", "--methods",
-                                help="Comma-separated subset of manual, sdpa, sparse, torch_mha, lstm."),
+    methods: str = typer.Option(
+        "manual,sdpa,sparse,torch_mha",
+        "--methods",
+        help="Comma-separated subset of manual, sdpa, sparse, torch_mha, lstm.",
+    ),
     d_model: int = typer.Option(256, "--d-model", help="Model width."),
     batch: int = typer.Option(4, "--batch", help="Batch size."),
     heads: int = typer.Option(8, "--heads", help="Attention heads (dense methods)."),
@@ -133,19 +180,42 @@ def attention(
         length_list = [int(n) for n in lengths.split(",") if n.strip()]
     except ValueError:
         raise UserError(f"--lengths must be comma-separated integers (got {lengths!r})") from None
-    settings = AttentionSettings(device=device, lengths=length_list, d_model=d_model, batch=batch, heads=heads,
-                                 repeats=repeats, warmup=warmup, dtype=dtype, causal=causal,
-                                 methods=[m.strip() for m in methods.split(",") if m.strip()])
+    settings = AttentionSettings(
+        device=device,
+        lengths=length_list,
+        d_model=d_model,
+        batch=batch,
+        heads=heads,
+        repeats=repeats,
+        warmup=warmup,
+        dtype=dtype,
+        causal=causal,
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+    )
     try:
         settings.validate()
     except ValueError as err:
         raise UserError(str(err)) from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device '{device}' was asked for but CUDA is not available; use --device cpu")
-    command = _command("attention", device=device, lengths=lengths, methods=methods, d_model=d_model, batch=batch,
-                       heads=heads, repeats=repeats, warmup=warmup, dtype=dtype, causal=causal, runs_dir=runs_dir)
+    command = _command(
+        "attention",
+        device=device,
+        lengths=lengths,
+        methods=methods,
+        d_model=d_model,
+        batch=batch,
+        heads=heads,
+        repeats=repeats,
+        warmup=warmup,
+        dtype=dtype,
+        causal=causal,
+        runs_dir=runs_dir,
+    )
     out = create_bench_dir("attention", runs_dir)
-    report = run_attention_bench(settings, bench_environment(torch.device(device), command), progress=progress_to_stderr)
+    report = run_attention_bench(
+        settings, bench_environment(torch.device(device), command), progress=progress_to_stderr
+    )
     write_attention_report(report, out)
     for key, title, exponent_key in TABLES:
         if key == "peak_mib" and not device.startswith("cuda"):

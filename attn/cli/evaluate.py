@@ -17,9 +17,17 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="The run directory to evaluate.", show_default=False),
     split: str = typer.Option("val", "--split", help="val, or test (EEG runs, which hold out test subjects)."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best (lowest validation metric) or last."),
-    sampled: bool = typer.Option(False, "--sampled", help="Text: score the recipe's eval_batches fixed windows instead of the whole split."),
-    attention_maps: bool = typer.Option(False, "--attention-maps", help="Also write PNG heat maps of every layer and head for --text, with entropy, sparsity and head diversity."),
-    text: Optional[str] = typer.Option(None, "--text", help="The text whose attention maps are drawn (with --attention-maps)."),
+    sampled: bool = typer.Option(
+        False, "--sampled", help="Text: score the recipe's eval_batches fixed windows instead of the whole split."
+    ),
+    attention_maps: bool = typer.Option(
+        False,
+        "--attention-maps",
+        help="Also write PNG heat maps of every layer and head for --text, with entropy, sparsity and head diversity.",
+    ),
+    text: Optional[str] = typer.Option(
+        None, "--text", help="The text whose attention maps are drawn (with --attention-maps)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Recompute a run's metrics from its checkpoint and write eval.json into the run directory."""

@@ -18,27 +18,40 @@ from attn.errors import UserError
 @user_errors
 def train(
     recipe: Optional[str] = typer.Argument(
-        None, help="Recipe file or built-in recipe name (see `attn recipes list`). Omit with --resume.",
+        None,
+        help="Recipe file or built-in recipe name (see `attn recipes list`). Omit with --resume.",
         show_default=False,
     ),
     overrides: Optional[list[str]] = typer.Argument(
-        None, help="Recipe overrides as dotted key=value, e.g. train.lr=3e-4 model.n_layer=4.",
+        None,
+        help="Recipe overrides as dotted key=value, e.g. train.lr=3e-4 model.n_layer=4.",
         show_default=False,
     ),
     resume: Optional[Path] = typer.Option(
-        None, "--resume", help="Continue this run directory from its checkpoints/last.pt "
+        None,
+        "--resume",
+        help="Continue this run directory from its checkpoints/last.pt "
         "(same step, optimizer, schedule and data position; only train.* overrides allowed).",
     ),
     device: Optional[str] = typer.Option(
-        None, "--device", help="auto, cpu, cuda, cuda:N or mps. Default: the recipe's train.device (auto).",
+        None,
+        "--device",
+        help="auto, cpu, cuda, cuda:N or mps. Default: the recipe's train.device (auto).",
     ),
     runs_dir: Optional[Path] = typer.Option(
-        None, "--runs-dir", help="Where run directories go. Default: $ATTN_RUNS_DIR or ./runs.",
+        None,
+        "--runs-dir",
+        help="Where run directories go. Default: $ATTN_RUNS_DIR or ./runs.",
     ),
     gpus: Optional[int] = typer.Option(
-        None, "--gpus", min=1, help="Train on N GPUs of this machine: relaunches itself under torchrun with DDP.",
+        None,
+        "--gpus",
+        min=1,
+        help="Train on N GPUs of this machine: relaunches itself under torchrun with DDP.",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table (warnings and errors only)."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar or summary table (warnings and errors only)."
+    ),
 ) -> None:
     """Train a model from a recipe and write everything about the run to runs/<recipe>/<timestamp>/.
 
@@ -78,7 +91,16 @@ def _relaunch_with_torchrun(gpus: int) -> None:
         have = torch.cuda.device_count() if torch.cuda.is_available() else 0
         raise UserError(f"--gpus {gpus} asks for {gpus} GPUs but this machine has {have}")
     args = _strip_gpus_option(sys.argv[1:])
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", "-m", "attn", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={gpus}",
+        "-m",
+        "attn",
+        *args,
+    ]
     console.print(f"launching: {' '.join(command)}")
     result = subprocess.run(command, env=os.environ.copy())
     raise typer.Exit(result.returncode)

@@ -29,8 +29,11 @@ class TextDataConfig:
         help="built-in corpus names (tinyshakespeare, alice) or paths to UTF-8 text files",
     )
     val_fraction: float = option(
-        0.1, help="fraction at the end of each corpus held out for validation",
-        min=0.0, max=0.5, min_exclusive=True,
+        0.1,
+        help="fraction at the end of each corpus held out for validation",
+        min=0.0,
+        max=0.5,
+        min_exclusive=True,
     )
 
     def validate(self, section: str) -> None:
@@ -62,8 +65,7 @@ class Vocabulary:
         if missing:
             shown = ", ".join(repr(c) for c in missing[:20])
             raise UserError(
-                f"the text contains {len(missing)} character(s) that are not in the model's "
-                f"vocabulary: {shown}"
+                f"the text contains {len(missing)} character(s) that are not in the model's vocabulary: {shown}"
             )
         return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
 
@@ -111,8 +113,7 @@ def read_corpus(source: str) -> tuple[str, str]:
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(
-            f"corpus '{source}' is neither a built-in corpus "
-            f"({', '.join(BUILTIN_CORPORA)}) nor an existing file"
+            f"corpus '{source}' is neither a built-in corpus ({', '.join(BUILTIN_CORPORA)}) nor an existing file"
         )
     if not path.is_file():
         raise DataError(f"corpus '{source}' is not a file")
@@ -124,9 +125,7 @@ def read_corpus(source: str) -> tuple[str, str]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DataError(
-            f"corpus file '{source}' is not valid UTF-8 (byte {err.start}: {err.reason})"
-        ) from None
+        raise DataError(f"corpus file '{source}' is not valid UTF-8 (byte {err.start}: {err.reason})") from None
     return path.stem, text
 
 

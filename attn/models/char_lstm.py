@@ -23,7 +23,9 @@ class CharLSTMConfig:
     d_embed: int = option(384, help="width of the character embedding", min=1)
     hidden_size: int = option(896, help="LSTM hidden units per layer", min=1)
     block_size: int = option(256, help="characters per training window (the LSTM itself has no context limit)", min=1)
-    dropout: float = option(0.2, help="dropout after the embedding, between layers and before the head", min=0, max=1, max_exclusive=True)
+    dropout: float = option(
+        0.2, help="dropout after the embedding, between layers and before the head", min=0, max=1, max_exclusive=True
+    )
 
 
 class CharLSTM(nn.Module):
@@ -36,7 +38,10 @@ class CharLSTM(nn.Module):
         self.embed = nn.Embedding(vocab_size, cfg.d_embed)
         self.dropout = nn.Dropout(cfg.dropout)
         self.lstm = nn.LSTM(
-            cfg.d_embed, cfg.hidden_size, num_layers=cfg.n_layer, batch_first=True,
+            cfg.d_embed,
+            cfg.hidden_size,
+            num_layers=cfg.n_layer,
+            batch_first=True,
             dropout=cfg.dropout if cfg.n_layer > 1 else 0.0,
         )
         self.head = nn.Linear(cfg.hidden_size, vocab_size)
@@ -62,7 +67,9 @@ class CharLSTM(nn.Module):
 
 
 @register_model(
-    "char-lstm", task="text", config=CharLSTMConfig,
+    "char-lstm",
+    task="text",
+    config=CharLSTMConfig,
     description="character LSTM baseline (embedding, stacked nn.LSTM, linear head)",
 )
 def build_char_lstm(cfg: CharLSTMConfig, *, vocab_size: int, **_: object) -> CharLSTM:

@@ -29,9 +29,13 @@ class CharTransformerConfig:
     n_head: int = option(6, help="attention heads per block (must divide d_model)", min=1)
     d_model: int = option(384, help="width of the residual stream", min=1)
     block_size: int = option(256, help="context length in characters", min=1)
-    dropout: float = option(0.2, help="dropout on embeddings, attention weights and residual branches", min=0, max=1, max_exclusive=True)
+    dropout: float = option(
+        0.2, help="dropout on embeddings, attention weights and residual branches", min=0, max=1, max_exclusive=True
+    )
     bias: bool = option(False, help="biases in linear layers and LayerNorms")
-    attention: Literal["sdpa", "manual"] = option("sdpa", help="sdpa: torch's fused kernels; manual: the from-scratch path")
+    attention: Literal["sdpa", "manual"] = option(
+        "sdpa", help="sdpa: torch's fused kernels; manual: the from-scratch path"
+    )
 
     def validate(self, section: str) -> None:
         if self.d_model % self.n_head:
@@ -59,8 +63,12 @@ class Block(nn.Module):
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
         self.attn = MultiHeadAttention(
-            cfg.d_model, cfg.n_head, dropout=cfg.dropout, bias=cfg.bias,
-            backend=cfg.attention, validate_inputs=False,
+            cfg.d_model,
+            cfg.n_head,
+            dropout=cfg.dropout,
+            bias=cfg.bias,
+            backend=cfg.attention,
+            validate_inputs=False,
         )
         self.resid_dropout = nn.Dropout(cfg.dropout)
         self.ln2 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
@@ -126,7 +134,9 @@ class CharTransformer(nn.Module):
 
 
 @register_model(
-    "char-transformer", task="text", config=CharTransformerConfig,
+    "char-transformer",
+    task="text",
+    config=CharTransformerConfig,
     description="GPT-style character transformer (pre-LayerNorm, causal multi-head attention, tied embeddings)",
 )
 def build_char_transformer(cfg: CharTransformerConfig, *, vocab_size: int, **_: object) -> CharTransformer:

@@ -21,12 +21,19 @@ from attn.schema import option
 class EEGCNNConfig:
     """The ``model`` section of an eeg-cnn recipe."""
 
-    dropout: float = option(0.4, help="dropout after the first two conv blocks and in the head", min=0, max=1, max_exclusive=True)
+    dropout: float = option(
+        0.4, help="dropout after the first two conv blocks and in the head", min=0, max=1, max_exclusive=True
+    )
 
 
 def conv_block(
-    in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
-    dropout: float | None = None, pool: int | None = None,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    *,
+    stride: int = 1,
+    dropout: float | None = None,
+    pool: int | None = None,
 ) -> nn.Sequential:
     """``Conv1d (bias, padding k // 2) -> BatchNorm1d -> ReLU [-> Dropout] [-> MaxPool1d]``."""
     layers: list[nn.Module] = [
@@ -54,9 +61,7 @@ def regression_head(widths: list[int], dropout: float) -> nn.Sequential:
 def check_windows(x: torch.Tensor, n_channels: int, model: str) -> None:
     """A clear error for input that is not ``(batch, n_channels, samples)``."""
     if x.dim() != 3 or x.shape[1] != n_channels:
-        raise ValueError(
-            f"{model} expects windows (batch, {n_channels}, samples), got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"{model} expects windows (batch, {n_channels}, samples), got shape {tuple(x.shape)}")
 
 
 class EEGCNN(nn.Module):
@@ -79,7 +84,9 @@ class EEGCNN(nn.Module):
 
 
 @register_model(
-    "eeg-cnn", task="eeg", config=EEGCNNConfig,
+    "eeg-cnn",
+    task="eeg",
+    config=EEGCNNConfig,
     description="convolutional baseline: 3 strided conv blocks, average pooling, MLP head",
 )
 def build_eeg_cnn(cfg: EEGCNNConfig, *, n_channels: int, n_times: int, **_: object) -> EEGCNN:

@@ -31,20 +31,36 @@ from attn.schema import option
 class EEGSparseLightweightConfig:
     """The ``model`` section of an eeg-sparse-lightweight recipe (eeg-sparse-improved: same keys)."""
 
-    dropout: float = option(0.4, help="dropout after conv blocks, on residual branches and in the head", min=0, max=1, max_exclusive=True)
-    attention_dropout: float = option(0.1, help="dropout on the sparse attention weights", min=0, max=1, max_exclusive=True)
-    scale_factor: float = option(0.5, help="sparse attention heads per token (heads = int(scale_factor * tokens))", min=0, max=1, min_exclusive=True)
-    channel_reduction: int = option(16, help="channel-attention bottleneck: channels // channel_reduction hidden units", min=1)
+    dropout: float = option(
+        0.4, help="dropout after conv blocks, on residual branches and in the head", min=0, max=1, max_exclusive=True
+    )
+    attention_dropout: float = option(
+        0.1, help="dropout on the sparse attention weights", min=0, max=1, max_exclusive=True
+    )
+    scale_factor: float = option(
+        0.5,
+        help="sparse attention heads per token (heads = int(scale_factor * tokens))",
+        min=0,
+        max=1,
+        min_exclusive=True,
+    )
+    channel_reduction: int = option(
+        16, help="channel-attention bottleneck: channels // channel_reduction hidden units", min=1
+    )
     positional_encoding: Literal["none", "sinusoidal"] = option(
-        "none", help="add fixed sinusoidal position encodings to the tokens before the attention blocks "
-        "(no parameters; 'none' is the seed's model, which cannot tell where in the window a feature is)")
+        "none",
+        help="add fixed sinusoidal position encodings to the tokens before the attention blocks "
+        "(no parameters; 'none' is the seed's model, which cannot tell where in the window a feature is)",
+    )
 
 
 @dataclass
 class EEGSparseImprovedConfig(EEGSparseLightweightConfig):
     """The ``model`` section of an eeg-sparse-improved recipe."""
 
-    channel_reduction: int = option(8, help="channel-attention bottleneck: channels // channel_reduction hidden units", min=1)
+    channel_reduction: int = option(
+        8, help="channel-attention bottleneck: channels // channel_reduction hidden units", min=1
+    )
 
 
 class SparseBlock(nn.Module):
@@ -54,16 +70,17 @@ class SparseBlock(nn.Module):
     attention weights are kept in ``last_weights`` (detached) for diagnostics.
     """
 
-    def __init__(
-        self, hidden: int, ffn_hidden: int, *, scale_factor: float, dropout: float, attention_dropout: float
-    ):
+    def __init__(self, hidden: int, ffn_hidden: int, *, scale_factor: float, dropout: float, attention_dropout: float):
         super().__init__()
         self.attention = SparseTokenAttention(hidden, scale_factor=scale_factor, dropout=attention_dropout)
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(hidden)
         self.ffn = nn.Sequential(
-            nn.Linear(hidden, ffn_hidden), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(ffn_hidden, hidden), nn.Dropout(dropout),
+            nn.Linear(hidden, ffn_hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(ffn_hidden, hidden),
+            nn.Dropout(dropout),
         )
         self.last_weights: torch.Tensor | None = None
 
@@ -80,7 +97,12 @@ class _SparseEEGModel(nn.Module):
     name = ""
 
     def __init__(
-        self, n_channels: int, gates: nn.Module, features: nn.Module, blocks: list[SparseBlock], head: nn.Module,
+        self,
+        n_channels: int,
+        gates: nn.Module,
+        features: nn.Module,
+        blocks: list[SparseBlock],
+        head: nn.Module,
         positional: bool = False,
     ) -> None:
         super().__init__()
@@ -139,9 +161,7 @@ class EEGSparseLightweight(_SparseEEGModel):
                 conv_block(128, 256, 5, dropout=d, pool=2),
             ),
             blocks=[
-                SparseBlock(
-                    256, 512, scale_factor=cfg.scale_factor, dropout=d, attention_dropout=cfg.attention_dropout
-                )
+                SparseBlock(256, 512, scale_factor=cfg.scale_factor, dropout=d, attention_dropout=cfg.attention_dropout)
             ],
             head=regression_head([256, 128, 32, 1], d),
             positional=cfg.positional_encoding == "sinusoidal",
@@ -181,9 +201,7 @@ class EEGSparseImproved(_SparseEEGModel):
 def _check_data(name: str, cfg: EEGSparseLightweightConfig, n_channels: int, n_times: int) -> None:
     """Recipe errors for windows these models cannot take (too short, too few channels)."""
     if n_times < 4:
-        raise RecipeError(
-            f"model {name} needs windows of at least 4 samples (two max-pools of 2); got {n_times}"
-        )
+        raise RecipeError(f"model {name} needs windows of at least 4 samples (two max-pools of 2); got {n_times}")
     if n_channels // cfg.channel_reduction < 1:
         raise RecipeError(
             f"model {name}: model.channel_reduction ({cfg.channel_reduction}) must not exceed the "
@@ -192,7 +210,9 @@ def _check_data(name: str, cfg: EEGSparseLightweightConfig, n_channels: int, n_t
 
 
 @register_model(
-    "eeg-sparse-lightweight", task="eeg", config=EEGSparseLightweightConfig,
+    "eeg-sparse-lightweight",
+    task="eeg",
+    config=EEGSparseLightweightConfig,
     description="channel attention, 2 conv blocks, 1 sparse token-attention block (846,289 params at 129 channels)",
 )
 def build_eeg_sparse_lightweight(
@@ -203,7 +223,9 @@ def build_eeg_sparse_lightweight(
 
 
 @register_model(
-    "eeg-sparse-improved", task="eeg", config=EEGSparseImprovedConfig,
+    "eeg-sparse-improved",
+    task="eeg",
+    config=EEGSparseImprovedConfig,
     description="channel + temporal attention, 3 conv blocks, 2 sparse token-attention blocks (6,163,375 params at 129 channels)",
 )
 def build_eeg_sparse_improved(

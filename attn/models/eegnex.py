@@ -22,7 +22,13 @@ from attn.schema import option
 class EEGNeXConfig:
     """The ``model`` section of an eeg-eegnex recipe."""
 
-    dropout: float = option(0.5, help="EEGNeX drop_prob (0.5 is braindecode's default, as in the official baseline)", min=0, max=1, max_exclusive=True)
+    dropout: float = option(
+        0.5,
+        help="EEGNeX drop_prob (0.5 is braindecode's default, as in the official baseline)",
+        min=0,
+        max=1,
+        max_exclusive=True,
+    )
 
 
 class EEGNeXRegressor(nn.Module):
@@ -67,7 +73,9 @@ def braindecode_problem() -> str | None:
 
 
 @register_model(
-    "eeg-eegnex", task="eeg", config=EEGNeXConfig,
+    "eeg-eegnex",
+    task="eeg",
+    config=EEGNeXConfig,
     description="braindecode's EEGNeX, the official challenge baseline (needs attn[eegnex])",
 )
 def build_eegnex(cfg: EEGNeXConfig, *, n_channels: int, n_times: int, **_: object) -> EEGNeXRegressor:

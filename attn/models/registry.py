@@ -52,9 +52,7 @@ def get_model_spec(name: str) -> ModelSpec:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise RecipeError(
-            f"unknown model.name {name!r}{hint} (available: {', '.join(sorted(_REGISTRY))})"
-        )
+        raise RecipeError(f"unknown model.name {name!r}{hint} (available: {', '.join(sorted(_REGISTRY))})")
     return _REGISTRY[name]
 
 

@@ -30,7 +30,9 @@ class AttentionReport:
     table: Table
 
 
-def write_attention_maps(run_dir: Path, text: str, *, checkpoint: str = "best", device: str = "auto") -> AttentionReport:
+def write_attention_maps(
+    run_dir: Path, text: str, *, checkpoint: str = "best", device: str = "auto"
+) -> AttentionReport:
     """Run ``text`` through the run's model, capture every layer's attention and draw it.
 
     Writes ``attention_maps/<layer>_head<h>.png`` and ``attention_maps/stats.json`` (per head:
@@ -41,7 +43,7 @@ def write_attention_maps(run_dir: Path, text: str, *, checkpoint: str = "best", 
     model = trained.model
     if trained.recipe.model_name != "char-transformer":
         raise UserError(f"--attention-maps needs a transformer run (this run is {trained.recipe.model_name})")
-    text = text[-model.block_size:]
+    text = text[-model.block_size :]
     ids = torch.from_numpy(trained.vocab.encode(text)).to(next(model.parameters()).device)[None]
     with torch.no_grad(), capture_attention(model) as captured:
         model(ids)
@@ -55,15 +57,26 @@ def write_attention_maps(run_dir: Path, text: str, *, checkpoint: str = "best", 
         entropy = attention_entropy(weights).tolist()
         diversity = float(head_diversity(weights)) if weights.shape[1] > 1 else 0.0
         for head in range(weights.shape[1]):
-            rows.append({
-                "layer": layer, "module": name, "head": head, "entropy_nats": entropy[head],
-                "sparsity": float(attention_sparsity(weights[:, head])), "layer_head_diversity": diversity,
-            })
+            rows.append(
+                {
+                    "layer": layer,
+                    "module": name,
+                    "head": head,
+                    "entropy_nats": entropy[head],
+                    "sparsity": float(attention_sparsity(weights[:, head])),
+                    "layer_head_diversity": diversity,
+                }
+            )
     atomic_write_json(folder / "stats.json", {"text": text, "checkpoint": str(trained.checkpoint_path), "heads": rows})
     table = Table(title=f"attention statistics ({len(text)} characters)", title_justify="left")
     for column in ("layer", "head", "entropy (nats)", "sparsity (<0.01)", "layer head diversity"):
         table.add_column(column, justify="right")
     for row in rows:
-        table.add_row(str(row["layer"]), str(row["head"]), f"{row['entropy_nats']:.3f}", f"{row['sparsity']:.3f}",
-                      f"{row['layer_head_diversity']:.3f}")
+        table.add_row(
+            str(row["layer"]),
+            str(row["head"]),
+            f"{row['entropy_nats']:.3f}",
+            f"{row['sparsity']:.3f}",
+            f"{row['layer_head_diversity']:.3f}",
+        )
     return AttentionReport(folder, files, rows, table)

@@ -14,9 +14,18 @@ class TrainConfig:
     """How a model is trained. Steps count optimizer updates."""
 
     batch_size: int = option(64, help="sequences (text) or windows (EEG) per optimizer step, over all GPUs", min=1)
-    max_steps: Optional[int] = option(5000, help="optimizer steps to train for (text); null to use epochs or max_time_s", min=1)
-    epochs: Optional[int] = option(None, help="passes over the training split (EEG); sets max_steps from the split size", min=1)
-    max_time_s: Optional[float] = option(None, help="stop after this many seconds of training (the schedule then follows time)", min=0, min_exclusive=True)
+    max_steps: Optional[int] = option(
+        5000, help="optimizer steps to train for (text); null to use epochs or max_time_s", min=1
+    )
+    epochs: Optional[int] = option(
+        None, help="passes over the training split (EEG); sets max_steps from the split size", min=1
+    )
+    max_time_s: Optional[float] = option(
+        None,
+        help="stop after this many seconds of training (the schedule then follows time)",
+        min=0,
+        min_exclusive=True,
+    )
     lr: float = option(1e-3, help="peak learning rate of AdamW", min=0, min_exclusive=True)
     min_lr: float = option(1e-4, help="learning rate at the end of the cosine decay", min=0)
     warmup_steps: int = option(100, help="steps of linear warmup from 0 to lr", min=0)
@@ -24,25 +33,44 @@ class TrainConfig:
     weight_decay: float = option(0.1, help="AdamW weight decay, applied to weight matrices only", min=0)
     beta1: float = option(0.9, help="AdamW beta1", min=0, max=1, max_exclusive=True)
     beta2: float = option(0.99, help="AdamW beta2", min=0, max=1, max_exclusive=True)
-    grad_clip: Optional[float] = option(1.0, help="clip the global gradient norm to this value; null for no clipping", min=0, min_exclusive=True)
-    eval_interval: Optional[int] = option(250, help="evaluate every N steps (null: once per epoch for EEG, at the end for text)", min=1)
+    grad_clip: Optional[float] = option(
+        1.0, help="clip the global gradient norm to this value; null for no clipping", min=0, min_exclusive=True
+    )
+    eval_interval: Optional[int] = option(
+        250, help="evaluate every N steps (null: once per epoch for EEG, at the end for text)", min=1
+    )
     eval_batches: int = option(200, help="batches per split in each evaluation during training (text)", min=1)
     log_interval: int = option(10, help="log the training loss every N steps", min=1)
-    checkpoint_interval: Optional[int] = option(None, help="save last.pt every N steps (null: at every evaluation)", min=1)
-    early_stopping_patience: Optional[int] = option(None, help="stop after N evaluations without improvement; null to never stop early", min=1)
-    final_eval: Literal["full", "sampled", "none"] = option("full", help="at the end, evaluate the best checkpoint on the whole validation split (full) or on eval_batches batches (sampled)")
+    checkpoint_interval: Optional[int] = option(
+        None, help="save last.pt every N steps (null: at every evaluation)", min=1
+    )
+    early_stopping_patience: Optional[int] = option(
+        None, help="stop after N evaluations without improvement; null to never stop early", min=1
+    )
+    final_eval: Literal["full", "sampled", "none"] = option(
+        "full",
+        help="at the end, evaluate the best checkpoint on the whole validation split (full) or on eval_batches batches (sampled)",
+    )
     seed: int = option(1337, help="random seed for initialisation, batches and dropout", min=0)
     device: str = option("auto", help="auto, cpu, cuda, cuda:N or mps (the --device option overrides it)")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = option("auto", help="auto: bf16 autocast on CUDA, fp32 elsewhere")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
+        "auto", help="auto: bf16 autocast on CUDA, fp32 elsewhere"
+    )
     compile: Union[bool, Literal["auto"]] = option("auto", help="torch.compile the model (auto: on CUDA only)")
     compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = option(
-        "default", help="torch.compile mode (reduce-overhead adds CUDA graphs)")
+        "default", help="torch.compile mode (reduce-overhead adds CUDA graphs)"
+    )
     compile_scope: Literal["model", "blocks"] = option(
-        "model", help="compile the whole model, or each repeated block separately (compiles once, much faster to start)")
-    cuda_graphs: bool = option(False, help="replay each training step as one CUDA graph (CUDA, one process, fixed batch shape)")
+        "model", help="compile the whole model, or each repeated block separately (compiles once, much faster to start)"
+    )
+    cuda_graphs: bool = option(
+        False, help="replay each training step as one CUDA graph (CUDA, one process, fixed batch shape)"
+    )
     loss: Literal["mse", "huber"] = option("mse", help="regression loss (EEG)")
     folds: int = option(1, help="k-fold cross-validation by subject (EEG); 1 = a single train/val/test split", min=1)
-    adaptive_augmentation: bool = option(False, help="adapt noise/smoothing augmentation with the feature-attention controller (EEG)")
+    adaptive_augmentation: bool = option(
+        False, help="adapt noise/smoothing augmentation with the feature-attention controller (EEG)"
+    )
 
     def validate(self, section: str) -> None:
         if self.min_lr > self.lr:
@@ -50,6 +78,4 @@ class TrainConfig:
                 f"recipe key '{section}.min_lr' must be <= {section}.lr ({self.lr:g}) (got {self.min_lr:g})"
             )
         if self.max_steps is None and self.epochs is None and self.max_time_s is None:
-            raise RecipeError(
-                f"recipe section '{section}' needs a length: set max_steps, epochs or max_time_s"
-            )
+            raise RecipeError(f"recipe section '{section}' needs a length: set max_steps, epochs or max_time_s")

@@ -59,14 +59,20 @@ def fold_splits(dataset: EEGDataset, k: int, val_fraction: float, seed: int) -> 
     """Window indices ``{"train", "val", "test"}`` of each of ``k`` subject folds."""
     n = dataset.n_subjects
     if k > n:
-        raise DataError(f"train.folds={k} is more than the {n} subjects in the data: every fold needs "
-                        f"at least one held-out subject (lower train.folds or add subjects)")
+        raise DataError(
+            f"train.folds={k} is more than the {n} subjects in the data: every fold needs "
+            f"at least one held-out subject (lower train.folds or add subjects)"
+        )
     if val_fraction <= 0:
-        raise DataError("cross-validation needs data.val_fraction > 0: an inner validation split of each "
-                        "fold's training subjects picks its best checkpoint")
+        raise DataError(
+            "cross-validation needs data.val_fraction > 0: an inner validation split of each "
+            "fold's training subjects picks its best checkpoint"
+        )
     if n - -(-n // k) < 2:
-        raise DataError(f"train.folds={k} with {n} subjects leaves fewer than 2 subjects per fold for "
-                        f"training and validation (lower train.folds or add subjects)")
+        raise DataError(
+            f"train.folds={k} with {n} subjects leaves fewer than 2 subjects per fold for "
+            f"training and validation (lower train.folds or add subjects)"
+        )
     subjects = np.asarray(dataset.subjects)
     folds = []
     for rest, held in subject_kfold(subjects, k, seed):
@@ -75,8 +81,9 @@ def fold_splits(dataset: EEGDataset, k: int, val_fraction: float, seed: int) -> 
     return folds
 
 
-def run_cross_validation(recipe: Recipe, options: Any, runtime: Runtime, world: World,
-                         run_dir: Path | None = None) -> Any:
+def run_cross_validation(
+    recipe: Recipe, options: Any, runtime: Runtime, world: World, run_dir: Path | None = None
+) -> Any:
     """Train every fold of ``recipe`` (a new CV run, or the one in ``run_dir`` when resuming)."""
     from attn.training.run import RunOutcome
 
@@ -88,28 +95,48 @@ def run_cross_validation(recipe: Recipe, options: Any, runtime: Runtime, world: 
     if resuming:
         stored = read_json(Path(run_dir) / "cv.json")
         folds = [split_from_subjects(dataset, f) for f in stored["fold_subjects"]]
-        previous_wall = float((read_json(Path(run_dir) / "summary.json") if (Path(run_dir) / "summary.json").exists()
-                               else {}).get("wall_time_s") or 0.0)
+        previous_wall = float(
+            (read_json(Path(run_dir) / "summary.json") if (Path(run_dir) / "summary.json").exists() else {}).get(
+                "wall_time_s"
+            )
+            or 0.0
+        )
     else:
         folds = fold_splits(dataset, k, data.val_fraction, data.split_seed)
         previous_wall = 0.0
         run_dir = create_run_dir(runs_root(options.runs_dir), recipe.name) if world.is_main else Path("/nonexistent")
         if world.is_main:
             atomic_write_text(run_dir / "recipe.yaml", recipe.to_yaml())
-            atomic_write_json(run_dir / "env.json", {**environment_info(runtime.device), "family": recipe.family,
-                                                      "runtime": runtime.describe(), "world_size": world.size,
-                                                      "folds": k})
-            atomic_write_json(run_dir / "cv.json", {"folds": k, "split_seed": data.split_seed,
-                                                     "val_fraction": data.val_fraction,
-                                                     "fold_subjects": [subjects_by_split(dataset, f) for f in folds]})
+            atomic_write_json(
+                run_dir / "env.json",
+                {
+                    **environment_info(runtime.device),
+                    "family": recipe.family,
+                    "runtime": runtime.describe(),
+                    "world_size": world.size,
+                    "folds": k,
+                },
+            )
+            atomic_write_json(
+                run_dir / "cv.json",
+                {
+                    "folds": k,
+                    "split_seed": data.split_seed,
+                    "val_fraction": data.val_fraction,
+                    "fold_subjects": [subjects_by_split(dataset, f) for f in folds],
+                },
+            )
     run_dir = Path(run_dir)
     if world.is_main and not options.quiet:
-        options.console.print(f"[bold]{k}-fold cross-validation by subject[/] of {recipe.name} "
-                              f"({dataset.n_subjects} subjects, {len(dataset)} windows) -> {run_dir}")
+        options.console.print(
+            f"[bold]{k}-fold cross-validation by subject[/] of {recipe.name} "
+            f"({dataset.n_subjects} subjects, {len(dataset)} windows) -> {run_dir}"
+        )
     results = []
     for i, split in enumerate(folds):
-        fold_summary = _train_fold(recipe, dataset, split, i, len(folds), run_dir / f"fold-{i}", runtime, world,
-                                   options, resuming)
+        fold_summary = _train_fold(
+            recipe, dataset, split, i, len(folds), run_dir / f"fold-{i}", runtime, world, options, resuming
+        )
         results.append(_fold_result(i, run_dir / f"fold-{i}", split, dataset, fold_summary))
         (stopped,) = broadcast_flags(world, [fold_summary.get("status") not in FINISHED], runtime.device)
         if stopped:  # interrupted (or diverged): rank 0 decides, every rank stops
@@ -118,18 +145,31 @@ def run_cross_validation(recipe: Recipe, options: Any, runtime: Runtime, world: 
     if world.is_main:
         atomic_write_json(run_dir / "summary.json", summary)
         atomic_write_text(run_dir / "cv_summary.md", eeg_report.cv_markdown(summary))
-        eeg_report.plot_cv_folds(run_dir / "cv_folds.png", summary["per_fold"],
-                                 title=f"{recipe.name}: test NRMSE per fold")
+        eeg_report.plot_cv_folds(
+            run_dir / "cv_folds.png", summary["per_fold"], title=f"{recipe.name}: test NRMSE per fold"
+        )
         if not options.quiet:
             options.console.print(cv_table(summary))
         if summary["status"] not in FINISHED:
-            options.console.print(f"[yellow]cross-validation stopped[/] ({summary['status']}) in fold-{len(results) - 1}; "
-                                  f"attn.training.crossval.resume_cross_validation('{run_dir}') continues every fold")
+            options.console.print(
+                f"[yellow]cross-validation stopped[/] ({summary['status']}) in fold-{len(results) - 1}; "
+                f"attn.training.crossval.resume_cross_validation('{run_dir}') continues every fold"
+            )
     return RunOutcome(run_dir, summary)
 
 
-def _train_fold(recipe: Recipe, dataset: EEGDataset, split: dict[str, np.ndarray], i: int, k: int,
-                fold_dir: Path, runtime: Runtime, world: World, options: Any, resuming: bool) -> dict[str, Any]:
+def _train_fold(
+    recipe: Recipe,
+    dataset: EEGDataset,
+    split: dict[str, np.ndarray],
+    i: int,
+    k: int,
+    fold_dir: Path,
+    runtime: Runtime,
+    world: World,
+    options: Any,
+    resuming: bool,
+) -> dict[str, Any]:
     from attn.training.run import train_in_dir
 
     if resuming and (fold_dir / "summary.json").is_file():
@@ -147,16 +187,31 @@ def _train_fold(recipe: Recipe, dataset: EEGDataset, split: dict[str, np.ndarray
     if checkpoint is not None:
         extras = checkpoint.get("extras", {})
         stats = (float(extras["target_mean"]), float(extras["target_std"]))
-    task = RegressionTask(dataset, split, loss=recipe.train.loss, seed=recipe.train.seed,
-                          adaptive_augmentation=recipe.train.adaptive_augmentation, target_stats=stats,
-                          fold={"index": i, "folds": k})
-    outcome = train_in_dir(recipe, task, fold_dir, runtime, world, options, checkpoint=checkpoint,
-                           label=f"{recipe.name} fold-{i} ({i + 1}/{k})")
+    task = RegressionTask(
+        dataset,
+        split,
+        loss=recipe.train.loss,
+        seed=recipe.train.seed,
+        adaptive_augmentation=recipe.train.adaptive_augmentation,
+        target_stats=stats,
+        fold={"index": i, "folds": k},
+    )
+    outcome = train_in_dir(
+        recipe,
+        task,
+        fold_dir,
+        runtime,
+        world,
+        options,
+        checkpoint=checkpoint,
+        label=f"{recipe.name} fold-{i} ({i + 1}/{k})",
+    )
     return outcome.summary
 
 
-def _fold_result(i: int, fold_dir: Path, split: dict[str, np.ndarray], dataset: EEGDataset,
-                 summary: dict[str, Any]) -> dict[str, Any]:
+def _fold_result(
+    i: int, fold_dir: Path, split: dict[str, np.ndarray], dataset: EEGDataset, summary: dict[str, Any]
+) -> dict[str, Any]:
     report = summary.get("best_checkpoint_eval", {})
     result: dict[str, Any] = {
         "fold": i,
@@ -169,8 +224,15 @@ def _fold_result(i: int, fold_dir: Path, split: dict[str, np.ndarray], dataset: 
         "best_step": summary.get("best", {}).get("step"),
         "wall_time_s": summary.get("wall_time_s"),
     }
-    for key in ("val_nrmse", "test_nrmse", "test_rmse", "test_r2", "test_pearson_r",
-                "test_mean_predictor_nrmse", "test_oracle_floor"):
+    for key in (
+        "val_nrmse",
+        "test_nrmse",
+        "test_rmse",
+        "test_r2",
+        "test_pearson_r",
+        "test_mean_predictor_nrmse",
+        "test_oracle_floor",
+    ):
         result[key] = report.get(key)
     return result
 
@@ -220,19 +282,34 @@ def cv_summary(recipe: Recipe, results: list[dict[str, Any]], k: int, wall_time_
 
 def cv_table(summary: dict[str, Any]) -> Table:
     """The end-of-run table: one row per fold, then the mean ± sd."""
-    table = Table(title=f"{summary['recipe']}: {summary['folds']}-fold CV by subject ({summary['status']})",
-                  title_justify="left")
+    table = Table(
+        title=f"{summary['recipe']}: {summary['folds']}-fold CV by subject ({summary['status']})", title_justify="left"
+    )
     for column in ("fold", "subjects", "windows", "test NRMSE", "mean pred.", "floor", "val NRMSE", "best step"):
         table.add_column(column, justify="right")
     for r in summary["per_fold"]:
-        table.add_row(str(r["fold"]), str(len(r["test_subjects"])), str(r["n_test_windows"]),
-                      *(format_value(r[k]) if r[k] is not None else "-" for k in
-                        ("test_nrmse", "test_mean_predictor_nrmse", "test_oracle_floor", "val_nrmse", "best_step")))
+        table.add_row(
+            str(r["fold"]),
+            str(len(r["test_subjects"])),
+            str(r["n_test_windows"]),
+            *(
+                format_value(r[k]) if r[k] is not None else "-"
+                for k in ("test_nrmse", "test_mean_predictor_nrmse", "test_oracle_floor", "val_nrmse", "best_step")
+            ),
+        )
     if summary["test_nrmse_mean"] is not None:
         sd = summary["test_nrmse_sd"]
-        table.add_row("mean", "", "", f"{summary['test_nrmse_mean']:.4f}" + (f" ± {sd:.4f}" if sd is not None else ""),
-                      *(format_value(summary[k]) if summary[k] is not None else "-" for k in
-                        ("test_mean_predictor_nrmse_mean", "test_oracle_floor_mean", "val_nrmse_mean")), "")
+        table.add_row(
+            "mean",
+            "",
+            "",
+            f"{summary['test_nrmse_mean']:.4f}" + (f" ± {sd:.4f}" if sd is not None else ""),
+            *(
+                format_value(summary[k]) if summary[k] is not None else "-"
+                for k in ("test_mean_predictor_nrmse_mean", "test_oracle_floor_mean", "val_nrmse_mean")
+            ),
+            "",
+        )
     if summary.get("test_nrmse_pooled") is not None:
         table.caption = f"pooled test NRMSE over all held-out windows: {summary['test_nrmse_pooled']:.4f}"
     return table
@@ -248,8 +325,9 @@ def resume_cross_validation(run_dir: Path, overrides: list[str], options: Any) -
         raise UserError(f"'{run_dir}' is not a cross-validation run directory (it has no cv.json and recipe.yaml)")
     for item in overrides:
         if not item.startswith("train.") or item.startswith("train.folds"):
-            raise UserError(f"override '{item}': a resumed cross-validation can only change train.* keys "
-                            f"other than train.folds")
+            raise UserError(
+                f"override '{item}': a resumed cross-validation can only change train.* keys other than train.folds"
+            )
     recipe = parse_recipe(yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8")), run_dir.parent.name)
     if overrides:
         recipe = recipe.replace(overrides)

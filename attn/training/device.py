@@ -100,9 +100,7 @@ def resolve_device(name: str) -> torch.device:
         except RuntimeError:
             raise UserError(f"device '{name}' is not a valid device name (try cuda or cuda:0)") from None
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(
-                f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} GPU(s)"
-            )
+            raise UserError(f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
         if device.index is None:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return device

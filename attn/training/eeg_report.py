@@ -44,14 +44,16 @@ def per_subject_errors(subjects: np.ndarray, y_true: np.ndarray, y_pred: np.ndar
     for subject in np.unique(subjects):
         mask = subjects == subject
         err = y_pred[mask] - y_true[mask]
-        rows.append({
-            "subject": str(subject),
-            "n": int(mask.sum()),
-            "rmse": float(np.sqrt(np.mean(err**2))),
-            "mae": float(np.mean(np.abs(err))),
-            "mean_true": float(y_true[mask].mean()),
-            "mean_pred": float(y_pred[mask].mean()),
-        })
+        rows.append(
+            {
+                "subject": str(subject),
+                "n": int(mask.sum()),
+                "rmse": float(np.sqrt(np.mean(err**2))),
+                "mae": float(np.mean(np.abs(err))),
+                "mean_true": float(y_true[mask].mean()),
+                "mean_pred": float(y_pred[mask].mean()),
+            }
+        )
     return rows
 
 
@@ -62,8 +64,9 @@ def write_per_subject(path: Path, rows: list[dict[str, Any]]) -> Path:
     return Path(path)
 
 
-def plot_predictions(path: Path, panels: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                     metrics: Mapping[str, Any], title: str) -> Path | None:
+def plot_predictions(
+    path: Path, panels: Mapping[str, tuple[np.ndarray, np.ndarray]], metrics: Mapping[str, Any], title: str
+) -> Path | None:
     """Predicted against true response time, one panel per split, with the identity line."""
     if not panels:
         return None
@@ -75,8 +78,10 @@ def plot_predictions(path: Path, panels: Mapping[str, tuple[np.ndarray, np.ndarr
         hi = float(max(np.max(y_true), np.max(y_pred)))
         ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, linestyle="--", label="y = x")
         ax.axhline(float(np.mean(y_true)), color="tab:gray", linewidth=1, linestyle=":", label=f"{split} mean")
-        facts = [f"NRMSE {metrics.get(f'{split}_nrmse', float('nan')):.3f}",
-                 f"mean predictor {metrics.get(f'{split}_mean_predictor_nrmse', float('nan')):.3f}"]
+        facts = [
+            f"NRMSE {metrics.get(f'{split}_nrmse', float('nan')):.3f}",
+            f"mean predictor {metrics.get(f'{split}_mean_predictor_nrmse', float('nan')):.3f}",
+        ]
         if metrics.get(f"{split}_oracle_floor") is not None:
             facts.append(f"oracle floor {metrics[f'{split}_oracle_floor']:.3f}")
         ax.set_title(f"{split} ({len(y_true)} windows)\n" + ", ".join(facts), fontsize=8)
@@ -90,6 +95,7 @@ def plot_predictions(path: Path, panels: Mapping[str, tuple[np.ndarray, np.ndarr
 
 
 # ---- cross-validation reports -----------------------------------------------------------------
+
 
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -125,8 +131,10 @@ def cv_markdown(summary: Mapping[str, Any]) -> str:
             f"(mean ± sample sd, n = {len(summary['per_fold'])}); pooled over all held-out windows: "
             f"{_fmt(summary.get('test_nrmse_pooled'), 4)}.",
         ]
-        for key, label in (("test_mean_predictor_nrmse_mean", "mean predictor"),
-                           ("test_oracle_floor_mean", "oracle floor")):
+        for key, label in (
+            ("test_mean_predictor_nrmse_mean", "mean predictor"),
+            ("test_oracle_floor_mean", "oracle floor"),
+        ):
             if summary.get(key) is not None:
                 lines.append(f"- {label}, mean over folds: {summary[key]:.4f}")
     lines += ["", f"Wall time: {summary.get('wall_time_s', 0.0):.1f} s.", ""]
@@ -142,12 +150,13 @@ def plot_cv_folds(path: Path, per_fold: list[dict[str, Any]], title: str) -> Pat
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(len(done))
     ax.bar(x, [f["test_nrmse"] for f in done], color="tab:blue", alpha=0.8, label="model (test)")
-    for key, marker, color, label in (("test_mean_predictor_nrmse", "_", "tab:red", "mean predictor"),
-                                      ("test_oracle_floor", "_", "black", "oracle floor")):
+    for key, marker, color, label in (
+        ("test_mean_predictor_nrmse", "_", "tab:red", "mean predictor"),
+        ("test_oracle_floor", "_", "black", "oracle floor"),
+    ):
         points = [(i, f[key]) for i, f in enumerate(done) if f.get(key) is not None]
         if points:
-            ax.scatter(*zip(*points), marker=marker, s=400, color=color,
-                       linewidths=2, label=label, zorder=3)
+            ax.scatter(*zip(*points), marker=marker, s=400, color=color, linewidths=2, label=label, zorder=3)
     mean = float(np.mean([f["test_nrmse"] for f in done]))
     ax.axhline(mean, color="tab:blue", linestyle=":", linewidth=1, label=f"model mean {mean:.3f}")
     ax.set_xticks(x, [f"fold {f['fold']}" for f in done])

@@ -12,8 +12,9 @@ from attn.training.rundir import atomic_write_json
 from attn.training.tasks import build_task
 
 
-def evaluate_run(run_dir: Path, *, split: str = "val", checkpoint: str = "best", device: str = "auto",
-                 full: bool = True) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: Path, *, split: str = "val", checkpoint: str = "best", device: str = "auto", full: bool = True
+) -> dict[str, Any]:
     """Recompute the metrics of ``run_dir``'s checkpoint on ``split`` and write ``eval.json``."""
     trained = load_trained(run_dir, checkpoint, "cpu")
     recipe = trained.recipe

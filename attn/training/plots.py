@@ -28,8 +28,9 @@ def save_figure(fig: Any, path: Path) -> Path:
     return Path(path)
 
 
-def plot_loss_curve(records: list[dict[str, Any]], path: Path, *, title: str, metric: str = "val_loss",
-                    train_key: str = "train_loss") -> Path | None:
+def plot_loss_curve(
+    records: list[dict[str, Any]], path: Path, *, title: str, metric: str = "val_loss", train_key: str = "train_loss"
+) -> Path | None:
     """Training loss per logged step and the evaluation metric per evaluation, against steps."""
     train = [(r["step"], r[train_key]) for r in records if r.get("kind") == "train" and r.get(train_key) is not None]
     evals = [(r["step"], r[metric]) for r in records if r.get("kind") == "eval" and r.get(metric) is not None]
@@ -43,8 +44,9 @@ def plot_loss_curve(records: list[dict[str, Any]], path: Path, *, title: str, me
         ax.plot(*zip(*evals), label=metric.replace("_", " "), color="tab:orange", marker="o", markersize=3)
         best_step, best = min(evals, key=lambda e: e[1])
         ax.axhline(best, color="tab:orange", linestyle=":", linewidth=1)
-        ax.annotate(f"best {best:.4f} @ {best_step}", (best_step, best), textcoords="offset points",
-                    xytext=(5, 8), fontsize=8)
+        ax.annotate(
+            f"best {best:.4f} @ {best_step}", (best_step, best), textcoords="offset points", xytext=(5, 8), fontsize=8
+        )
     ax.set_xlabel("step")
     ax.set_ylabel("loss" if metric.endswith("loss") else metric)
     ax.set_title(title)

@@ -17,8 +17,16 @@ from rich.table import Table
 class TrainingDisplay:
     """Progress for one training run (a context manager)."""
 
-    def __init__(self, console: Console, total_steps: int | None, *, quiet: bool = False,
-                 label: str = "train", items: str = "tok", every: int = 1):
+    def __init__(
+        self,
+        console: Console,
+        total_steps: int | None,
+        *,
+        quiet: bool = False,
+        label: str = "train",
+        items: str = "tok",
+        every: int = 1,
+    ):
         self.console = console
         self.total = total_steps
         self.quiet = quiet
@@ -61,8 +69,12 @@ class TrainingDisplay:
         rate_text = f"{_si(rate)} {self.items}/s" if rate > 0 else ""
         if self._progress is not None:
             self._progress.update(
-                self._task, completed=step, total=total or self.total,
-                loss=f"{loss:.4f}", rate=rate_text, extra=extra,
+                self._task,
+                completed=step,
+                total=total or self.total,
+                loss=f"{loss:.4f}",
+                rate=rate_text,
+                extra=extra,
             )
         elif not self.quiet:
             total_text = f"/{total or self.total}" if (total or self.total) else ""

@@ -112,9 +112,16 @@ def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World
     return runtime, world
 
 
-def train_in_dir(recipe: Recipe, task: Task, run_dir: Path, runtime: Runtime, world: World,
-                 options: RunOptions, checkpoint: dict[str, Any] | None = None,
-                 label: str | None = None) -> RunOutcome:
+def train_in_dir(
+    recipe: Recipe,
+    task: Task,
+    run_dir: Path,
+    runtime: Runtime,
+    world: World,
+    options: RunOptions,
+    checkpoint: dict[str, Any] | None = None,
+    label: str | None = None,
+) -> RunOutcome:
     """Train ``task`` with ``recipe`` in ``run_dir`` (new, or resumed from ``checkpoint``)."""
     cfg = recipe.train
     console = options.console
@@ -126,18 +133,37 @@ def train_in_dir(recipe: Recipe, task: Task, run_dir: Path, runtime: Runtime, wo
     total_steps = _total_steps(cfg, task)
     if world.is_main and checkpoint is None:
         atomic_write_text(run_dir / "recipe.yaml", recipe.to_yaml())
-        atomic_write_json(run_dir / "env.json", {**environment_info(runtime.device), "family": recipe.family,
-                                                  "runtime": runtime.describe(), "world_size": world.size})
+        atomic_write_json(
+            run_dir / "env.json",
+            {
+                **environment_info(runtime.device),
+                "family": recipe.family,
+                "runtime": runtime.describe(),
+                "world_size": world.size,
+            },
+        )
     n_params = sum(p.numel() for p in model.parameters())
     if world.is_main:
         action = "resuming" if checkpoint else "training"
-        console.print(f"[bold]{action}[/] {recipe.name} ({recipe.model_name}, {n_params:,} parameters) "
-                      f"on {runtime.describe()}{f' x{world.size}' if world.distributed else ''} -> {run_dir}")
+        console.print(
+            f"[bold]{action}[/] {recipe.name} ({recipe.model_name}, {n_params:,} parameters) "
+            f"on {runtime.describe()}{f' x{world.size}' if world.distributed else ''} -> {run_dir}"
+        )
     payload = {"recipe": recipe.to_dict(), "extras": task.checkpoint_extras(), "model_info": task.model_info()}
-    display = TrainingDisplay(console, total_steps, quiet=options.quiet or not world.is_main,
-                              label=label or recipe.name, items=task.items)
-    trainer = Trainer(model=model, task=task, cfg=cfg, runtime=runtime, run_dir=run_dir, world=world,
-                      display=display, total_steps=total_steps, checkpoint_payload=payload)
+    display = TrainingDisplay(
+        console, total_steps, quiet=options.quiet or not world.is_main, label=label or recipe.name, items=task.items
+    )
+    trainer = Trainer(
+        model=model,
+        task=task,
+        cfg=cfg,
+        runtime=runtime,
+        run_dir=run_dir,
+        world=world,
+        display=display,
+        total_steps=total_steps,
+        checkpoint_payload=payload,
+    )
     if checkpoint is not None:
         trainer.restore(checkpoint, run_dir / "checkpoints" / "last.pt")
         if total_steps is not None and trainer.state.step >= total_steps:
@@ -147,10 +173,14 @@ def train_in_dir(recipe: Recipe, task: Task, run_dir: Path, runtime: Runtime, wo
         result = trainer.run()
     summary: dict[str, Any] = {}
     if world.is_main:
-        summary = _finish(recipe, task, model, runtime, run_dir, result, n_params, time.perf_counter() - wall_start, options)
+        summary = _finish(
+            recipe, task, model, runtime, run_dir, result, n_params, time.perf_counter() - wall_start, options
+        )
         if result.status == "interrupted":
-            console.print(f"[yellow]interrupted[/] at step {result.state.step}; last.pt saved. Continue with: "
-                          f"attn train --resume {run_dir}")
+            console.print(
+                f"[yellow]interrupted[/] at step {result.state.step}; last.pt saved. Continue with: "
+                f"attn train --resume {run_dir}"
+            )
     raise_if_diverged(result)
     return RunOutcome(run_dir, summary)
 
@@ -164,8 +194,17 @@ def _total_steps(cfg: Any, task: Task) -> int | None:
     return cfg.max_steps
 
 
-def _finish(recipe: Recipe, task: Task, model: torch.nn.Module, runtime: Runtime, run_dir: Path,
-            result: Any, n_params: int, session_s: float, options: RunOptions) -> dict[str, Any]:
+def _finish(
+    recipe: Recipe,
+    task: Task,
+    model: torch.nn.Module,
+    runtime: Runtime,
+    run_dir: Path,
+    result: Any,
+    n_params: int,
+    session_s: float,
+    options: RunOptions,
+) -> dict[str, Any]:
     """Final evaluation of the best checkpoint, summary.json, plots and the summary table."""
     state = result.state
     summary: dict[str, Any] = {
@@ -195,12 +234,19 @@ def _finish(recipe: Recipe, task: Task, model: torch.nn.Module, runtime: Runtime
     if recipe.train.final_eval != "none" and best.exists() and result.status != "diverged":
         load_model_weights(model, load_checkpoint(best)["model"], best)
         full = recipe.train.final_eval == "full"
-        summary["best_checkpoint_eval"] = {"split": "val", "full_split": full,
-                                           **task.final_report(model, runtime, run_dir, full=full)}
+        summary["best_checkpoint_eval"] = {
+            "split": "val",
+            "full_split": full,
+            **task.final_report(model, runtime, run_dir, full=full),
+        }
     summary["process_wall_s"] = process_age_s()
     atomic_write_json(run_dir / "summary.json", summary)
-    plot_loss_curve(MetricsLog(run_dir / "metrics.jsonl").read(), run_dir / "loss_curve.png",
-                    title=f"{recipe.name} ({recipe.model_name})", metric=task.metric)
+    plot_loss_curve(
+        MetricsLog(run_dir / "metrics.jsonl").read(),
+        run_dir / "loss_curve.png",
+        title=f"{recipe.name} ({recipe.model_name})",
+        metric=task.metric,
+    )
     if not options.quiet:
         options.console.print(summary_table(f"{recipe.name}: {result.status}", summary_rows(summary, task)))
     return summary
@@ -208,8 +254,11 @@ def _finish(recipe: Recipe, task: Task, model: torch.nn.Module, runtime: Runtime
 
 def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
     """The rows of the end-of-run table."""
-    rows: list[tuple[str, Any]] = [("status", summary["status"]), ("steps", summary["steps"]),
-                                   ("parameters", summary["parameters"])]
+    rows: list[tuple[str, Any]] = [
+        ("status", summary["status"]),
+        ("steps", summary["steps"]),
+        ("parameters", summary["parameters"]),
+    ]
     metric = summary["metric"]
     if summary["best"].get(metric) is not None:
         rows.append((f"best {metric} (step {summary['best']['step']})", summary["best"][metric]))
@@ -220,8 +269,12 @@ def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
         what = "whole val split" if full.get("full_split") else "sampled"
         rows.append((f"best checkpoint {metric} ({what})", full[metric]))
     rows += task.summary_rows(full)
-    rows += [(f"{task.items}/s", summary[f"{task.items}_per_s"]), ("wall time (s)", summary["wall_time_s"]),
-             ("peak memory (MiB)", summary["peak_memory_mb"]), ("device", summary["device"])]
+    rows += [
+        (f"{task.items}/s", summary[f"{task.items}_per_s"]),
+        ("wall time (s)", summary["wall_time_s"]),
+        ("peak memory (MiB)", summary["peak_memory_mb"]),
+        ("device", summary["device"]),
+    ]
     if "mfu" in summary:
         rows.append(("model FLOPs utilisation", f"{100 * summary['mfu']:.1f}%"))
     return rows

@@ -110,9 +110,19 @@ class StopFlag:
 class Trainer:
     """Runs one task's training loop and writes checkpoints and metrics into ``run_dir``."""
 
-    def __init__(self, *, model: nn.Module, task: Task, cfg: TrainConfig, runtime: Runtime,
-                 run_dir: Path, world: World, display: TrainingDisplay, total_steps: int | None,
-                 checkpoint_payload: dict[str, Any]):
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        task: Task,
+        cfg: TrainConfig,
+        runtime: Runtime,
+        run_dir: Path,
+        world: World,
+        display: TrainingDisplay,
+        total_steps: int | None,
+        checkpoint_payload: dict[str, Any],
+    ):
         self.raw_model = model
         self.task = task
         self.cfg = cfg
@@ -145,7 +155,9 @@ class Trainer:
         if self.scaler is not None:
             return "not combined with fp16 loss scaling (use bf16)"
         if self.runtime.compile:
-            return "not combined with torch.compile (train.compile_mode=reduce-overhead gives compiled code CUDA graphs)"
+            return (
+                "not combined with torch.compile (train.compile_mode=reduce-overhead gives compiled code CUDA graphs)"
+            )
         return None
 
     def _wrap(self, compiled: bool) -> None:
@@ -162,8 +174,10 @@ class Trainer:
         except Exception as err:  # noqa: BLE001 - any compiler failure; eager mode is always correct
             if not self.runtime.compile or isinstance(err, TrainingDiverged):
                 raise
-            self.display.note(f"[yellow]note:[/] compilation failed ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:160] if str(err) else ''}); continuing without it")
+            self.display.note(
+                f"[yellow]note:[/] compilation failed ({type(err).__name__}: "
+                f"{str(err).splitlines()[0][:160] if str(err) else ''}); continuing without it"
+            )
             self.runtime.compile = False
             self.optimizer.zero_grad(set_to_none=True)
             if hasattr(self.raw_model, "blocks"):  # undo in-place block compilation
@@ -182,12 +196,17 @@ class Trainer:
         ranks = checkpoint.get("rank_states") or []
         same_processes = len(ranks) == self.world.size
         # each process continues its own batch stream and dropout, else rank 0's state, reseeded per rank
-        own = ranks[self.world.rank] if same_processes else {"task": checkpoint.get("task_state", {}),
-                                                              "rng": checkpoint["rng"]}
+        own = (
+            ranks[self.world.rank]
+            if same_processes
+            else {"task": checkpoint.get("task_state", {}), "rng": checkpoint["rng"]}
+        )
         reseed = self.world.distributed and not same_processes
         if reseed:
-            self.display.note("[yellow]note:[/] the number of processes changed since the checkpoint: "
-                              "batches and dropout continue from rank 0's state, reseeded per rank")
+            self.display.note(
+                "[yellow]note:[/] the number of processes changed since the checkpoint: "
+                "batches and dropout continue from rank 0's state, reseeded per rank"
+            )
         self.task.load_state_dict(own["task"])
         restore_rng(own["rng"], self.runtime.device)
         if reseed:
@@ -306,7 +325,9 @@ class Trainer:
                 last = self.total_steps is not None and step >= self.total_steps
                 do_eval = eval_every is not None and (step % eval_every == 0 or last)
                 do_ckpt = do_eval or step % ckpt_every == 0 or last
-                if not (step % cfg.log_interval == 0 or do_ckpt or stop.set or step - start_step == WARMUP_STEPS_EXCLUDED):
+                if not (
+                    step % cfg.log_interval == 0 or do_ckpt or stop.set or step - start_step == WARMUP_STEPS_EXCLUDED
+                ):
                     continue
                 # ---- a sync point: log, check, maybe evaluate and checkpoint ----
                 self.runtime.synchronize()
@@ -326,13 +347,21 @@ class Trainer:
                 time_up = cfg.max_time_s is not None and elapsed >= cfg.max_time_s
                 diverged = not math.isfinite(mean_loss)
                 if self.world.is_main and not diverged:
-                    self.metrics.append({
-                        "kind": "train", "step": step, "train_loss": mean_loss,
-                        "lr": self.last_lr, f"{self.task.items}_per_s": rate,
-                        "elapsed_s": round(elapsed, 3), "peak_memory_mb": round(self.runtime.peak_memory_mb(), 1),
-                    })
+                    self.metrics.append(
+                        {
+                            "kind": "train",
+                            "step": step,
+                            "train_loss": mean_loss,
+                            "lr": self.last_lr,
+                            f"{self.task.items}_per_s": rate,
+                            "elapsed_s": round(elapsed, 3),
+                            "peak_memory_mb": round(self.runtime.peak_memory_mb(), 1),
+                        }
+                    )
                     self.display.update(step, mean_loss, rate)
-                interrupted, diverged, time_up = broadcast_flags(self.world, [stop.set, diverged, time_up], self.runtime.device)
+                interrupted, diverged, time_up = broadcast_flags(
+                    self.world, [stop.set, diverged, time_up], self.runtime.device
+                )
                 if diverged:
                     status = "diverged"
                     message = self._diverged_message(step)
@@ -365,9 +394,15 @@ class Trainer:
                     break
         state.elapsed_s += time.perf_counter() - wall_start
         return TrainResult(
-            status=status, state=state, train_time_s=train_time, eval_time_s=eval_time,
-            warmup_s=warmup_time, items_per_s=measured_items / measured_time if measured_time > 0 else 0.0,
-            peak_memory_mb=self.runtime.peak_memory_mb(), setup_s=setup_s, message=message,
+            status=status,
+            state=state,
+            train_time_s=train_time,
+            eval_time_s=eval_time,
+            warmup_s=warmup_time,
+            items_per_s=measured_items / measured_time if measured_time > 0 else 0.0,
+            peak_memory_mb=self.runtime.peak_memory_mb(),
+            setup_s=setup_s,
+            message=message,
         )
 
     def _diverged_message(self, step: int) -> str:

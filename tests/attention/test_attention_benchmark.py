@@ -20,8 +20,24 @@ def bench():
 
 
 def test_tiny_cpu_run_writes_complete_report(bench, tmp_path, capsys):
-    argv = ["--device", "cpu", "--lengths", "16,32", "--repeats", "2", "--warmup", "1",
-            "--d-model", "16", "--batch", "1", "--heads", "2", "--out", str(tmp_path)]
+    argv = [
+        "--device",
+        "cpu",
+        "--lengths",
+        "16,32",
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+        "--d-model",
+        "16",
+        "--batch",
+        "1",
+        "--heads",
+        "2",
+        "--out",
+        str(tmp_path),
+    ]
     report = bench.main(argv)
     assert "| N | manual | sdpa | sparse | torch_mha |" in capsys.readouterr().out
 

@@ -80,8 +80,19 @@ def test_gradient_monitor_norms_equal_manual_computation():
     torch.manual_seed(2)
     model = TwoLayers()
     monitor = GradientMonitor(model, band=(1e-3, 0.5))
-    expected_names = {"embed", "head", "first.q_proj", "first.k_proj", "first.v_proj", "first.out_proj",
-                      "second.q_proj", "second.k_proj", "second.v_proj", "second.out_proj", "second.norm"}
+    expected_names = {
+        "embed",
+        "head",
+        "first.q_proj",
+        "first.k_proj",
+        "first.v_proj",
+        "first.out_proj",
+        "second.q_proj",
+        "second.k_proj",
+        "second.v_proj",
+        "second.out_proj",
+        "second.norm",
+    }
     assert set(monitor.modules) == expected_names
     for _ in range(2):
         model.zero_grad()

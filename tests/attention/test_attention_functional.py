@@ -65,7 +65,11 @@ def test_matches_torch_sdpa_and_float64(backend, causal, lengths):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_combined_masks_outputs_and_gradients_float64(backend):
     torch.manual_seed(1)
-    q, k, v = rand(3, 2, 5, 4, dtype=torch.float64, grad=True), rand(3, 2, 6, 4, dtype=torch.float64, grad=True), rand(3, 2, 6, 3, dtype=torch.float64, grad=True)
+    q, k, v = (
+        rand(3, 2, 5, 4, dtype=torch.float64, grad=True),
+        rand(3, 2, 6, 4, dtype=torch.float64, grad=True),
+        rand(3, 2, 6, 3, dtype=torch.float64, grad=True),
+    )
     key_padding = padding_mask([6, 4, 2], 6)
     bool_mask = torch.rand(5, 6) > 0.3
     float_mask = torch.randn(3, 1, 5, 6, dtype=torch.float64)
@@ -81,7 +85,9 @@ def test_combined_masks_outputs_and_gradients_float64(backend):
         full = torch.zeros(3, 2, 5, 6, dtype=torch.float64) + (0 if additive is None else additive)
         full = full.masked_fill(~expected_allowed, float("-inf"))
         dead = ~expected_allowed.expand(3, 2, 5, 6).any(-1, keepdim=True)
-        torch_out = F.scaled_dot_product_attention(q, k, v, attn_mask=full.masked_fill(dead, 0.0)).masked_fill(dead, 0.0)
+        torch_out = F.scaled_dot_product_attention(q, k, v, attn_mask=full.masked_fill(dead, 0.0)).masked_fill(
+            dead, 0.0
+        )
         grad_out = torch.randn_like(torch_out)
         mine_grads = torch.autograd.grad(mine, (q, k, v), grad_out)
         torch_grads = torch.autograd.grad(torch_out, (q, k, v), grad_out)
@@ -126,7 +132,7 @@ def test_fully_masked_rows_give_zeros_and_finite_gradients(backend, mask_kind):
     out = attention(q, k, v, backend=backend, **kwargs)
     _, weights = attention(q, k, v, backend=backend, return_weights=True, **kwargs)
     assert torch.isfinite(out).all() and torch.isfinite(weights).all()
-    dead = (weights.sum(-1) == 0)
+    dead = weights.sum(-1) == 0
     if mask_kind == "padding":
         assert (out[0] == 0).all() and (weights[0] == 0).all() and not dead[1].any()
     else:
@@ -193,9 +199,17 @@ def test_check_shapes_names_tensor_and_shapes(monkeypatch):
         (((2, 3, 4), (2, 3, 5), (2, 3, 4)), {}, r"same feature size d_k, got q \(2, 3, 4\), k \(2, 3, 5\)"),
         (((2, 3, 4), (2, 5, 4), (2, 6, 4)), {}, r"same length Lk, got k \(2, 5, 4\), v \(2, 6, 4\)"),
         (((2, 3, 4), (3, 5, 4), (3, 5, 4)), {}, "leading"),
-        (((2, 3, 4), (2, 5, 4), (2, 5, 4)), {"attn_mask": torch.ones(3, 4, dtype=torch.bool)}, r"attn_mask has shape \(3, 4\)"),
+        (
+            ((2, 3, 4), (2, 5, 4), (2, 5, 4)),
+            {"attn_mask": torch.ones(3, 4, dtype=torch.bool)},
+            r"attn_mask has shape \(3, 4\)",
+        ),
         (((2, 3, 4), (2, 5, 4), (2, 5, 4)), {"attn_mask": torch.ones(3, 5, dtype=torch.long)}, "bool or floating"),
-        (((2, 3, 4), (2, 5, 4), (2, 5, 4)), {"key_padding_mask": torch.zeros(2, 4, dtype=torch.bool)}, r"key_padding_mask has shape \(2, 4\), expected \(2, 5\)"),
+        (
+            ((2, 3, 4), (2, 5, 4), (2, 5, 4)),
+            {"key_padding_mask": torch.zeros(2, 4, dtype=torch.bool)},
+            r"key_padding_mask has shape \(2, 4\), expected \(2, 5\)",
+        ),
         (((2, 3, 4), (2, 5, 4), (2, 5, 4)), {"key_padding_mask": torch.zeros(2, 5)}, "must be bool"),
         (((2, 3, 4), (2, 5, 4), (2, 5, 4)), {"dropout_p": 1.0}, "dropout_p"),
         (((2, 3, 4), (2, 5, 4), (2, 5, 4)), {"backend": "flash"}, "backend"),

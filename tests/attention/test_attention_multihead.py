@@ -17,8 +17,13 @@ def twin_torch_mha(mine: MultiHeadAttention) -> nn.MultiheadAttention:
     """A torch MHA with the same weights as ``mine`` (which must use torch's head sizes)."""
     e = mine.embed_dim
     theirs = nn.MultiheadAttention(
-        e, mine.num_heads, dropout=mine.dropout, bias=mine.q_proj.bias is not None,
-        kdim=mine.kdim, vdim=mine.vdim, batch_first=True,
+        e,
+        mine.num_heads,
+        dropout=mine.dropout,
+        bias=mine.q_proj.bias is not None,
+        kdim=mine.kdim,
+        vdim=mine.vdim,
+        batch_first=True,
     )
     with torch.no_grad():
         if theirs.in_proj_weight is not None:
@@ -67,7 +72,9 @@ def test_cross_attention_with_masks_matches_torch(backend, mask_type):
         torch_padding = torch.zeros(3, 7).masked_fill(key_padding, float("-inf"))  # torch wants one mask type
     out, weights = mine(query, key, value, attn_mask=mine_mask, key_padding_mask=key_padding, need_weights=True)
     fast, _ = mine(query, key, value, attn_mask=mine_mask, key_padding_mask=key_padding)
-    ref, ref_w = theirs(query, key, value, attn_mask=torch_mask, key_padding_mask=torch_padding, average_attn_weights=False)
+    ref, ref_w = theirs(
+        query, key, value, attn_mask=torch_mask, key_padding_mask=torch_padding, average_attn_weights=False
+    )
     torch.testing.assert_close(out, ref)
     torch.testing.assert_close(fast, ref)
     torch.testing.assert_close(weights, ref_w)
@@ -163,7 +170,9 @@ def test_process_sequence_matches_batched_forward_and_torch():
     keys = [torch.randn(6) for _ in range(5)]
     values = [torch.randn(4) for _ in range(5)]
     out, weights = mine.process_sequence(query, keys, values, need_weights=True)
-    ref, ref_w = theirs(query.view(1, 1, 8), torch.stack(keys)[None], torch.stack(values)[None], average_attn_weights=False)
+    ref, ref_w = theirs(
+        query.view(1, 1, 8), torch.stack(keys)[None], torch.stack(values)[None], average_attn_weights=False
+    )
     assert out.shape == (8,) and weights.shape == (2, 5)
     torch.testing.assert_close(out, ref[0, 0])
     torch.testing.assert_close(weights, ref_w[0, :, 0])

@@ -12,9 +12,9 @@ from attn.attention.positional import sinusoidal_positions
 
 def test_values_match_the_formula_computed_by_hand():
     pe = sinusoidal_positions(3, 4, dtype=torch.float64)
-    expected = torch.tensor([
-        [math.sin(p), math.cos(p), math.sin(p / 100.0), math.cos(p / 100.0)] for p in range(3)
-    ], dtype=torch.float64)  # 10000 ** (2 / 4) = 100
+    expected = torch.tensor(
+        [[math.sin(p), math.cos(p), math.sin(p / 100.0), math.cos(p / 100.0)] for p in range(3)], dtype=torch.float64
+    )  # 10000 ** (2 / 4) = 100
     torch.testing.assert_close(pe, expected, rtol=0, atol=1e-15)
 
 

@@ -60,7 +60,9 @@ def test_random_shapes_and_masks_match_reference(case):
         shape = (n_q, n_k) if mask_shape == "2d" else full
         bool_mask = torch.rand(shape, generator=generator) > 0.3
         allowed &= bool_mask
-        kwargs["attn_mask"] = bool_mask if mask_kind == "bool" else torch.zeros(shape).masked_fill(~bool_mask, float("-inf"))
+        kwargs["attn_mask"] = (
+            bool_mask if mask_kind == "bool" else torch.zeros(shape).masked_fill(~bool_mask, float("-inf"))
+        )
 
     ref_out, ref_w = dense_reference(q, k, v, allowed)
     for backend in ("manual", "sdpa"):

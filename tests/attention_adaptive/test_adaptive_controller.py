@@ -117,9 +117,7 @@ def test_heads_move_their_own_parameter():
 
 
 def test_update_is_clamped_to_configured_bounds():
-    ctl = FeatureAttentionController(
-        sigma=0.2, tau=0.2, sigma_bounds=(0.1, 0.2), tau_bounds=(0.2, 0.25), tau_rate=0.5
-    )
+    ctl = FeatureAttentionController(sigma=0.2, tau=0.2, sigma_bounds=(0.1, 0.2), tau_bounds=(0.2, 0.25), tau_rate=0.5)
     up = ctl.weighted_parameter_update({"sigma": 0.2, "tau": 0.2}, WEIGHTS, -1.0)
     assert up["sigma"] == 0.2  # would be 0.2 * 1.014
     assert up["tau"] == pytest.approx(0.2 * (1 + 0.5 * 0.3))  # 0.23, inside
@@ -217,7 +215,10 @@ def test_global_update_with_eeg_patches_uses_their_features():
         assert head["loss_history"] == [1.0, 0.8]
         assert head["attention_history"] == pytest.approx([w[h], w[h]])
     assert {h: ctl.head_params[h]["focus"] for h in HEADS} == {
-        "texture": "sigma", "color": "sigma", "structure": "tau", "spatial": "tau"
+        "texture": "sigma",
+        "color": "sigma",
+        "structure": "tau",
+        "spatial": "tau",
     }
 
 
@@ -246,9 +247,7 @@ def test_state_round_trip_resumes_exactly():
     rng = np.random.default_rng(0)
     batches = [(rng.normal(size=(4, 3, 30)), rng.uniform(0, 100, 4)) for _ in range(6)]
     losses = [1.0, 0.9, 0.95, 0.7, 0.75, 0.6]
-    cfg = dict(
-        sigma=0.2, tau=0.3, sigma_bounds=(0.05, 0.5), tau_bounds=(0.1, 0.9), temperature=3.0, tau_rate=0.1
-    )
+    cfg = dict(sigma=0.2, tau=0.3, sigma_bounds=(0.05, 0.5), tau_bounds=(0.1, 0.9), temperature=3.0, tau_rate=0.1)
 
     straight = FeatureAttentionController(**cfg)
     for (x, c), loss in zip(batches, losses):

@@ -149,9 +149,7 @@ def test_spatial_spread_versus_clustered(ctl):
     uniform = RNG.uniform(0, 100, size=(4000, 2))
     x_many = RNG.normal(size=(4000, 2, 2, 1))
     # uniform over [0, L]: std = L / sqrt(12) -> 2 / sqrt(12)
-    assert ctl.compute_patch_features(x_many, uniform, extent=100.0)[3] == pytest.approx(
-        2 / math.sqrt(12), abs=0.02
-    )
+    assert ctl.compute_patch_features(x_many, uniform, extent=100.0)[3] == pytest.approx(2 / math.sqrt(12), abs=0.02)
     near = 40 + RNG.uniform(-1, 1, size=(8, 2))
     far = RNG.uniform(0, 100, size=(8, 2))
     assert ctl.compute_patch_features(x, near)[3] < ctl.compute_patch_features(x, far)[3]

@@ -27,10 +27,26 @@ def tiny_text_recipe(tmp_path: Path) -> Path:
         "name": "tiny_bench",
         "description": "tiny transformer for bench tests",
         "data": {"corpora": [str(corpus)]},
-        "model": {"name": "char-transformer", "n_layer": 1, "n_head": 2, "d_model": 16, "block_size": 8,
-                  "dropout": 0.0},
-        "train": {"batch_size": 4, "max_steps": 100, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2,
-                  "eval_interval": 4, "eval_batches": 1, "log_interval": 2, "seed": 3, "device": "cpu"},
+        "model": {
+            "name": "char-transformer",
+            "n_layer": 1,
+            "n_head": 2,
+            "d_model": 16,
+            "block_size": 8,
+            "dropout": 0.0,
+        },
+        "train": {
+            "batch_size": 4,
+            "max_steps": 100,
+            "lr": 3e-3,
+            "min_lr": 3e-4,
+            "warmup_steps": 2,
+            "eval_interval": 4,
+            "eval_batches": 1,
+            "log_interval": 2,
+            "seed": 3,
+            "device": "cpu",
+        },
     }
     path = tmp_path / "tiny_bench.yaml"
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")

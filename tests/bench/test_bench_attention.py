@@ -20,9 +20,29 @@ def cli(*args: object):
 
 
 def test_tiny_attention_bench_writes_a_complete_report(tmp_path: Path) -> None:
-    result = cli("bench", "attention", "--device", "cpu", "--lengths", "8,16,32", "--methods", ",".join(METHODS),
-                 "--d-model", 16, "--heads", 2, "--batch", 1, "--repeats", 3, "--warmup", 1, "--causal",
-                 "--runs-dir", tmp_path)
+    result = cli(
+        "bench",
+        "attention",
+        "--device",
+        "cpu",
+        "--lengths",
+        "8,16,32",
+        "--methods",
+        ",".join(METHODS),
+        "--d-model",
+        16,
+        "--heads",
+        2,
+        "--batch",
+        1,
+        "--repeats",
+        3,
+        "--warmup",
+        1,
+        "--causal",
+        "--runs-dir",
+        tmp_path,
+    )
     assert result.exit_code == 0, result.output
     (out,) = (tmp_path / "bench-attention").iterdir()
     report = json.loads((out / "report.json").read_text())
@@ -45,8 +65,9 @@ def test_tiny_attention_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert "| N | manual | sdpa | sparse | torch_mha | lstm |" in text and "k (fit)" in text
 
 
-@pytest.mark.parametrize("args", [["--lengths", "a,b"], ["--methods", "manual,flash"], ["--heads", "3"],
-                                  ["--device", "mps"]])
+@pytest.mark.parametrize(
+    "args", [["--lengths", "a,b"], ["--methods", "manual,flash"], ["--heads", "3"], ["--device", "mps"]]
+)
 def test_bad_options_exit_2(tmp_path: Path, args: list[str]) -> None:
     result = cli("bench", "attention", "--runs-dir", tmp_path, "--lengths", "8", *args)
     assert result.exit_code == 2

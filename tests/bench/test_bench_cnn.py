@@ -30,11 +30,27 @@ def cli(*args: object):
 def tiny_eeg_recipe(model: str) -> dict:
     return {
         "name": "tiny_eeg_bench",
-        "data": {"n_subjects": 6, "trials_per_subject": 6, "seed": 5, "val_fraction": 0.2, "test_fraction": 0.2,
-                 "split_seed": 1},
+        "data": {
+            "n_subjects": 6,
+            "trials_per_subject": 6,
+            "seed": 5,
+            "val_fraction": 0.2,
+            "test_fraction": 0.2,
+            "split_seed": 1,
+        },
         "model": {"name": model, "dropout": 0.1},
-        "train": {"batch_size": 8, "max_steps": None, "epochs": 50, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 1,
-                  "eval_interval": None, "log_interval": 1, "seed": 3, "device": "cpu"},
+        "train": {
+            "batch_size": 8,
+            "max_steps": None,
+            "epochs": 50,
+            "lr": 1e-3,
+            "min_lr": 1e-4,
+            "warmup_steps": 1,
+            "eval_interval": None,
+            "log_interval": 1,
+            "seed": 3,
+            "device": "cpu",
+        },
     }
 
 
@@ -56,8 +72,22 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("vs_cnn")
     (root / "tiny.yaml").write_text(yaml.safe_dump(tiny_eeg_recipe("eeg-sparse-lightweight")))
     # A time budget (far away) with the step count capped by --set, which applies after it.
-    result = cli("bench", "vs", "cnn", "--recipe", root / "tiny.yaml", "--budget-s", 900, "--device", "cpu",
-                 "--set", f"train.max_steps={STEPS}", "--runs-dir", root / "runs", "-q")
+    result = cli(
+        "bench",
+        "vs",
+        "cnn",
+        "--recipe",
+        root / "tiny.yaml",
+        "--budget-s",
+        900,
+        "--device",
+        "cpu",
+        "--set",
+        f"train.max_steps={STEPS}",
+        "--runs-dir",
+        root / "runs",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     (bench_dir,) = (root / "runs" / "bench-cnn").iterdir()
     return bench_dir
@@ -79,7 +109,8 @@ def test_report_fields_match_each_runs_own_files(bench: Path) -> None:
         for split in ("val", "test"):
             predictions = run / f"predictions_{split}.csv"
             assert model[f"{split}_nrmse"] == pytest.approx(
-                nrmse(column(predictions, "y_true"), column(predictions, "y_pred")), rel=1e-9)
+                nrmse(column(predictions, "y_true"), column(predictions, "y_pred")), rel=1e-9
+            )
     assert (bench / "val_nrmse_vs_time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (bench / "report.md").read_text()
     assert "test NRMSE (best checkpoint)" in text and "oracle floor" in text and "900 s of training wall time" in text
@@ -103,7 +134,9 @@ def test_baselines_are_those_of_the_shared_split(bench: Path) -> None:
     mean = json.loads((run / "split.json").read_text())["target_mean"]
     for split in ("val", "test"):
         y = column(run / f"predictions_{split}.csv", "y_true")
-        assert report["baselines"][f"{split}_mean_predictor_nrmse"] == pytest.approx(nrmse(y, [mean] * len(y)), rel=1e-9)
+        assert report["baselines"][f"{split}_mean_predictor_nrmse"] == pytest.approx(
+            nrmse(y, [mean] * len(y)), rel=1e-9
+        )
         assert report["baselines"][f"{split}_oracle_floor"] > 0
 
 

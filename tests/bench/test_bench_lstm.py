@@ -32,15 +32,52 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("vs_lstm")
     corpus = write_corpus(root / "corpus.txt")
     recipe = {
-        "name": "tiny_bench", "data": {"corpora": [str(corpus)]},
-        "model": {"name": "char-transformer", "n_layer": 1, "n_head": 2, "d_model": 16, "block_size": 8, "dropout": 0.0},
-        "train": {"batch_size": 4, "max_steps": 100, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2,
-                  "eval_interval": 100, "eval_batches": 1, "log_interval": 2, "seed": 3, "device": "cpu"},
+        "name": "tiny_bench",
+        "data": {"corpora": [str(corpus)]},
+        "model": {
+            "name": "char-transformer",
+            "n_layer": 1,
+            "n_head": 2,
+            "d_model": 16,
+            "block_size": 8,
+            "dropout": 0.0,
+        },
+        "train": {
+            "batch_size": 4,
+            "max_steps": 100,
+            "lr": 3e-3,
+            "min_lr": 3e-4,
+            "warmup_steps": 2,
+            "eval_interval": 100,
+            "eval_batches": 1,
+            "log_interval": 2,
+            "seed": 3,
+            "device": "cpu",
+        },
     }
     (root / "tiny.yaml").write_text(yaml.safe_dump(recipe))
-    result = cli("bench", "vs", "lstm", "--recipe", root / "tiny.yaml", "--steps", STEPS, "--device", "cpu",
-                 "--runs-dir", root / "runs", "--set", "train.eval_interval=4", "--lstm-lr", "0.004",
-                 "--gen-chars", 5, "--repeats", 1, "-q")
+    result = cli(
+        "bench",
+        "vs",
+        "lstm",
+        "--recipe",
+        root / "tiny.yaml",
+        "--steps",
+        STEPS,
+        "--device",
+        "cpu",
+        "--runs-dir",
+        root / "runs",
+        "--set",
+        "train.eval_interval=4",
+        "--lstm-lr",
+        "0.004",
+        "--gen-chars",
+        5,
+        "--repeats",
+        1,
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     assert "transformer vs LSTM" in result.output
     (bench_dir,) = (root / "runs" / "bench-lstm").iterdir()
@@ -60,10 +97,14 @@ def test_report_files_and_run_directories(bench: Path) -> None:
         assert model["steps"] == STEPS and model["tok_per_s"] > 0 and model["generation_chars_per_s"] > 0
         assert model["memory_kind"] in ("peak_rss_from_model_build", "process_peak_rss") and model["peak_memory_mb"] > 0
         if model["memory_kind"] == "peak_rss_from_model_build":
-            assert model["training_rss_increase_mb"] == pytest.approx(model["peak_memory_mb"] - model["rss_before_model_mb"])
+            assert model["training_rss_increase_mb"] == pytest.approx(
+                model["peak_memory_mb"] - model["rss_before_model_mb"]
+            )
             assert model["peak_memory_mb"] <= model["process_peak_rss_mb"] + 1
         assert model["best_val_loss"] == summary["best"]["val_loss"]
-        assert model["final_val_loss"] == [r for r in jsonl(run / "metrics.jsonl") if r["kind"] == "eval"][-1]["val_loss"]
+        assert (
+            model["final_val_loss"] == [r for r in jsonl(run / "metrics.jsonl") if r["kind"] == "eval"][-1]["val_loss"]
+        )
     env = report["environment"]
     assert env["command"].startswith("attn bench vs lstm") and "--steps 8" in env["command"]
     for key in ("torch", "python", "platform", "device", "date"):
@@ -74,7 +115,9 @@ def test_report_files_and_run_directories(bench: Path) -> None:
 
 def test_both_sides_share_data_batches_and_budget(bench: Path) -> None:
     report = json.loads((bench / "report.json").read_text())
-    recipes = {k: yaml.safe_load((bench / m["run_dir"] / "recipe.yaml").read_text()) for k, m in report["models"].items()}
+    recipes = {
+        k: yaml.safe_load((bench / m["run_dir"] / "recipe.yaml").read_text()) for k, m in report["models"].items()
+    }
     t, lstm = recipes["transformer"], recipes["lstm"]
     assert t["data"] == lstm["data"] and t["model"]["block_size"] == lstm["model"]["block_size"] == 8
     for key in ("batch_size", "max_steps", "max_time_s", "seed", "eval_interval", "eval_batches", "warmup_steps"):
@@ -114,8 +157,16 @@ def test_time_to_target_is_the_first_evaluation_at_or_below_the_lstm_best(bench:
 
 def test_layer_comparison_fields(bench: Path) -> None:
     layers = json.loads((bench / "report.json").read_text())["layers"]
-    assert layers["settings"] | {"repeats": 1} == {"length": 128, "d_model": 256, "heads": 8, "batch": 4,
-                                                   "dtype": "float32", "device": "cpu", "repeats": 1, "warmup": 2}
+    assert layers["settings"] | {"repeats": 1} == {
+        "length": 128,
+        "d_model": 256,
+        "heads": 8,
+        "batch": 4,
+        "dtype": "float32",
+        "device": "cpu",
+        "repeats": 1,
+        "warmup": 2,
+    }
     assert list(layers["results"]) == ["attention_sdpa", "attention_manual", "lstm"]
     for row in layers["results"].values():
         assert row["saved_activations_mib"] > 0 and row["time_ms"] > 0 and row["peak_mib"] is None

@@ -44,17 +44,23 @@ def write_metrics(path: Path, records: list[dict]) -> Path:
 
 
 def test_eval_curve_times_each_evaluation_by_the_training_record_of_its_step(tmp_path: Path) -> None:
-    run = write_metrics(tmp_path / "run", [
-        {"kind": "train", "step": 5, "train_loss": 3.0, "elapsed_s": 1.5},
-        {"kind": "train", "step": 10, "train_loss": 2.5, "elapsed_s": 3.25},
-        {"kind": "eval", "step": 10, "val_loss": 2.4},
-        {"kind": "train", "step": 20, "train_loss": 2.0, "elapsed_s": 7.0},
-        {"kind": "eval", "step": 20, "val_loss": 2.1},
-        {"kind": "eval", "step": 30, "val_loss": 1.9, "elapsed_s": 9.5},  # its own clock wins
-    ])
+    run = write_metrics(
+        tmp_path / "run",
+        [
+            {"kind": "train", "step": 5, "train_loss": 3.0, "elapsed_s": 1.5},
+            {"kind": "train", "step": 10, "train_loss": 2.5, "elapsed_s": 3.25},
+            {"kind": "eval", "step": 10, "val_loss": 2.4},
+            {"kind": "train", "step": 20, "train_loss": 2.0, "elapsed_s": 7.0},
+            {"kind": "eval", "step": 20, "val_loss": 2.1},
+            {"kind": "eval", "step": 30, "val_loss": 1.9, "elapsed_s": 9.5},  # its own clock wins
+        ],
+    )
     curve = sides.eval_curve(run, "val_loss")
-    assert curve == [{"step": 10, "elapsed_s": 3.25, "value": 2.4}, {"step": 20, "elapsed_s": 7.0, "value": 2.1},
-                     {"step": 30, "elapsed_s": 9.5, "value": 1.9}]
+    assert curve == [
+        {"step": 10, "elapsed_s": 3.25, "value": 2.4},
+        {"step": 20, "elapsed_s": 7.0, "value": 2.1},
+        {"step": 30, "elapsed_s": 9.5, "value": 1.9},
+    ]
     assert sides.first_reaching(curve, 2.1) == curve[1]  # at or below, no interpolation
     assert sides.first_reaching(curve, 2.15) == curve[1]
     assert sides.first_reaching(curve, 1.0) is None
@@ -63,7 +69,11 @@ def test_eval_curve_times_each_evaluation_by_the_training_record_of_its_step(tmp
 
 def test_budget_overrides() -> None:
     keys, budget = sides.budget_overrides(30.0, None)
-    assert "train.max_time_s=30.0" in keys and "train.max_steps=null" in keys and budget == {"kind": "time", "seconds": 30.0}
+    assert (
+        "train.max_time_s=30.0" in keys
+        and "train.max_steps=null" in keys
+        and budget == {"kind": "time", "seconds": 30.0}
+    )
     keys, budget = sides.budget_overrides(None, 12)
     assert "train.max_steps=12" in keys and "train.max_time_s=null" in keys and budget["steps"] == 12
     assert sides.budget_overrides(None, None) == ([], {"kind": "recipe"})

@@ -12,17 +12,22 @@ from attn.models.char_transformer import CharTransformer, CharTransformerConfig
 
 
 def built_lstm_parameters(vocab: int, d_embed: int, hidden: int, layers: int) -> int:
-    model = CharLSTM(CharLSTMConfig(n_layer=layers, d_embed=d_embed, hidden_size=hidden, block_size=8, dropout=0.0), vocab)
+    model = CharLSTM(
+        CharLSTMConfig(n_layer=layers, d_embed=d_embed, hidden_size=hidden, block_size=8, dropout=0.0), vocab
+    )
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("vocab,d_embed,layers,hidden", [(24, 16, 1, 7), (65, 128, 2, 234), (65, 384, 3, 100), (300, 8, 2, 1)])
+@pytest.mark.parametrize(
+    "vocab,d_embed,layers,hidden", [(24, 16, 1, 7), (65, 128, 2, 234), (65, 384, 3, 100), (300, 8, 2, 1)]
+)
 def test_count_formula_matches_a_built_model(vocab: int, d_embed: int, layers: int, hidden: int) -> None:
     assert lstm_parameter_count(vocab, d_embed, hidden, layers) == built_lstm_parameters(vocab, d_embed, hidden, layers)
 
 
-@pytest.mark.parametrize("vocab,d_embed,layers,target",
-                         list(itertools.product([24, 65], [16, 128], [1, 2, 3], [60_000, 300_000])))
+@pytest.mark.parametrize(
+    "vocab,d_embed,layers,target", list(itertools.product([24, 65], [16, 128], [1, 2, 3], [60_000, 300_000]))
+)
 def test_solver_picks_the_closest_hidden_size(vocab: int, d_embed: int, layers: int, target: int) -> None:
     hidden = solve_lstm_hidden(target, vocab, d_embed, layers)
     gap = abs(built_lstm_parameters(vocab, d_embed, hidden, layers) - target)

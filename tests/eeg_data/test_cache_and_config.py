@@ -119,8 +119,13 @@ def test_dataset_checks_shapes_and_subsets():
     X = np.zeros((3, 2, 5), dtype=np.float32)
     with pytest.raises(ValueError):
         EEGDataset(X=X, y=np.zeros(2, dtype=np.float32), subjects=np.array(["a", "b", "c"]))
-    data = EEGDataset(X=X, y=np.arange(3, dtype=np.float32), subjects=np.array(["a", "b", "b"]),
-                      info={"n_windows": 3}, meta={"k": np.array([7, 8, 9])})
+    data = EEGDataset(
+        X=X,
+        y=np.arange(3, dtype=np.float32),
+        subjects=np.array(["a", "b", "b"]),
+        info={"n_windows": 3},
+        meta={"k": np.array([7, 8, 9])},
+    )
     sub = data.subset(np.array([2, 0]))
     assert sub.y.tolist() == [2.0, 0.0] and sub.meta["k"].tolist() == [9, 7]
     assert sub.info["n_windows"] == 2 and sub.info["n_subjects"] == 2

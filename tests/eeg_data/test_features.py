@@ -41,7 +41,7 @@ def test_time_bin_features_are_bin_means():
     X = np.random.default_rng(1).standard_normal((3, 2, 200))
     feats = band_power_features(X, sfreq=FS, time_bins=4)
     assert feats.shape == (3, 2 * (len(BANDS) + 4))
-    bins = feats[:, 2 * len(BANDS):].reshape(3, 4, 2)
+    bins = feats[:, 2 * len(BANDS) :].reshape(3, 4, 2)
     for b in range(4):
         np.testing.assert_allclose(bins[:, b], X[..., 50 * b : 50 * (b + 1)].mean(-1))
     with pytest.raises(ValueError):

@@ -22,25 +22,49 @@ CH = np.arange(129)[:, None]
 
 # sub-A01 run-1: BDF at 100 Hz, 40 s; every trial rule appears once
 EVENTS_A = [
-    (0.0, "9999"), (2.0, "contrastTrial_start"), (3.0, "right_target"), (4.2, "right_buttonPress"),
-    (8.0, "contrastTrial_start"), (8.5, "left_buttonPress"), (9.0, "left_target"),
-    (9.65, "left_buttonPress"), (10.0, "right_buttonPress"),
-    (14.0, "contrastTrial_start"), (15.0, "left_buttonPress"),  # no stimulus
-    (20.0, "contrastTrial_start"), (21.0, "left_target"),  # no response inside the trial
-    (26.0, "contrastTrial_start"), (26.5, "right_buttonPress"), (27.0, "right_target"), (28.1, "right_buttonPress"),
-    (36.0, "contrastTrial_start"), (38.5, "left_target"), (39.0, "left_buttonPress"),  # window off the end
+    (0.0, "9999"),
+    (2.0, "contrastTrial_start"),
+    (3.0, "right_target"),
+    (4.2, "right_buttonPress"),
+    (8.0, "contrastTrial_start"),
+    (8.5, "left_buttonPress"),
+    (9.0, "left_target"),
+    (9.65, "left_buttonPress"),
+    (10.0, "right_buttonPress"),
+    (14.0, "contrastTrial_start"),
+    (15.0, "left_buttonPress"),  # no stimulus
+    (20.0, "contrastTrial_start"),
+    (21.0, "left_target"),  # no response inside the trial
+    (26.0, "contrastTrial_start"),
+    (26.5, "right_buttonPress"),
+    (27.0, "right_target"),
+    (28.1, "right_buttonPress"),
+    (36.0, "contrastTrial_start"),
+    (38.5, "left_target"),
+    (39.0, "left_buttonPress"),  # window off the end
     (39.5, "end_experiment"),
 ]
 # sub-A01 run-2: EEGLAB at 500 Hz, 30 s, names in trial_type; the last trial ends with the recording
 EVENTS_B = [
-    (5.0, "contrastTrial_start"), (6.0, "left_target"), (7.3, "left_buttonPress"),
-    (12.0, "contrastTrial_start"), (13.0, "right_target"), (14.0, "right_buttonPress"),
-    (20.0, "contrastTrial_start"), (21.0, "left_target"), (23.5, "left_buttonPress"),
+    (5.0, "contrastTrial_start"),
+    (6.0, "left_target"),
+    (7.3, "left_buttonPress"),
+    (12.0, "contrastTrial_start"),
+    (13.0, "right_target"),
+    (14.0, "right_buttonPress"),
+    (20.0, "contrastTrial_start"),
+    (21.0, "left_target"),
+    (23.5, "left_buttonPress"),
 ]
 # sub-B02 (release R2): EEGLAB at 100 Hz, 20 s; the last trial ends at end_experiment
 EVENTS_C = [
-    (1.0, "contrastTrial_start"), (1.5, "right_target"), (2.3, "right_buttonPress"),
-    (5.0, "contrastTrial_start"), (5.2, "left_target"), (9.0, "end_experiment"), (9.5, "left_buttonPress"),
+    (1.0, "contrastTrial_start"),
+    (1.5, "right_target"),
+    (2.3, "right_buttonPress"),
+    (5.0, "contrastTrial_start"),
+    (5.2, "left_target"),
+    (9.0, "end_experiment"),
+    (9.5, "left_buttonPress"),
 ]
 
 
@@ -154,8 +178,9 @@ def test_build_trials_and_read_events_directly(bids_root):
     np.testing.assert_allclose(table.stimulus, [6.0, 13.0, 21.0])
     np.testing.assert_allclose(table.rt, [1.3, 1.0, 2.5])
     # a press exactly at the stimulus counts; trials without a start are ignored
-    table = build_trials([(0.5, "left_target"), (1.0, "contrastTrial_start"), (2.0, "left_target"),
-                          (2.0, "left_buttonPress")])
+    table = build_trials(
+        [(0.5, "left_target"), (1.0, "contrastTrial_start"), (2.0, "left_target"), (2.0, "left_buttonPress")]
+    )
     assert table.rt == [0.0] and table.dropped["no_stimulus"] == 0
 
 

@@ -58,21 +58,31 @@ def cnn_count(c: int) -> int:
 def lightweight_count(c: int) -> int:
     return (
         channel_attention(c, 16)
-        + conv(c, 128, 7) + batchnorm(128)
-        + conv(128, 256, 5) + batchnorm(256)
+        + conv(c, 128, 7)
+        + batchnorm(128)
+        + conv(128, 256, 5)
+        + batchnorm(256)
         + sparse_block(256, 512)
-        + linear(256, 128) + linear(128, 32) + linear(32, 1)
+        + linear(256, 128)
+        + linear(128, 32)
+        + linear(32, 1)
     )
 
 
 def improved_count(c: int) -> int:
     return (
-        channel_attention(c, 8) + temporal_attention(7)
-        + conv(c, 256, 7) + batchnorm(256)
-        + conv(256, 512, 5) + batchnorm(512)
-        + conv(512, 512, 3) + batchnorm(512)
+        channel_attention(c, 8)
+        + temporal_attention(7)
+        + conv(c, 256, 7)
+        + batchnorm(256)
+        + conv(256, 512, 5)
+        + batchnorm(512)
+        + conv(512, 512, 3)
+        + batchnorm(512)
         + 2 * sparse_block(512, 1024)
-        + linear(2 * 512, 256) + linear(256, 64) + linear(64, 1)  # avg + max pooled: 1024 in
+        + linear(2 * 512, 256)
+        + linear(256, 64)
+        + linear(64, 1)  # avg + max pooled: 1024 in
     )
 
 

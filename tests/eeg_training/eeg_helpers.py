@@ -13,14 +13,30 @@ from typer.testing import CliRunner
 
 def tiny_recipe(**train: Any) -> dict[str, Any]:
     """6 subjects x 6 trials; val and test get one subject each (round(0.2 * 6) = 1)."""
-    settings = {"batch_size": 8, "max_steps": None, "epochs": 2, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 1,
-                "eval_interval": None, "log_interval": 1, "seed": 3, "device": "cpu"}
+    settings = {
+        "batch_size": 8,
+        "max_steps": None,
+        "epochs": 2,
+        "lr": 1e-3,
+        "min_lr": 1e-4,
+        "warmup_steps": 1,
+        "eval_interval": None,
+        "log_interval": 1,
+        "seed": 3,
+        "device": "cpu",
+    }
     settings.update(train)
     return {
         "name": "tiny_eeg",
         "description": "tiny EEG test recipe",
-        "data": {"n_subjects": 6, "trials_per_subject": 6, "seed": 5, "val_fraction": 0.2,
-                 "test_fraction": 0.2, "split_seed": 1},
+        "data": {
+            "n_subjects": 6,
+            "trials_per_subject": 6,
+            "seed": 5,
+            "val_fraction": 0.2,
+            "test_fraction": 0.2,
+            "split_seed": 1,
+        },
         "model": {"name": "eeg-cnn", "dropout": 0.1},
         "train": settings,
     }

@@ -149,7 +149,8 @@ def test_kfold_holds_out_every_subject_once_and_summarises_the_folds(tmp_path: P
         fold_summary = json.loads((fold_dir / "summary.json").read_text())
         assert fold["test_nrmse"] == fold_summary["best_checkpoint_eval"]["test_nrmse"]
         assert fold["test_nrmse"] == pytest.approx(
-            independent_nrmse([float(r["y_true"]) for r in rows], [float(r["y_pred"]) for r in rows]), rel=1e-9)
+            independent_nrmse([float(r["y_true"]) for r in rows], [float(r["y_pred"]) for r in rows]), rel=1e-9
+        )
         scores.append(fold["test_nrmse"])
     assert sorted(held_out) == all_subjects, "every subject is held out exactly once"
     assert summary["test_nrmse_mean"] == pytest.approx(float(np.mean(scores)), rel=1e-12)
@@ -159,13 +160,17 @@ def test_kfold_holds_out_every_subject_once_and_summarises_the_folds(tmp_path: P
     assert "± " in (parent / "cv_summary.md").read_text()
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["train.folds=7"], "train.folds=7 is more than the 6 subjects"),
-    (["data.val_fraction=0"], "val_fraction > 0"),
-    (["train.folds=3", "data.val_fraction=0"], "val_fraction > 0"),
-])
-def test_bad_eeg_settings_exit_2_with_a_clear_message(tmp_path: Path, recipe_file: Path, overrides: list[str],
-                                                      message: str) -> None:
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["train.folds=7"], "train.folds=7 is more than the 6 subjects"),
+        (["data.val_fraction=0"], "val_fraction > 0"),
+        (["train.folds=3", "data.val_fraction=0"], "val_fraction > 0"),
+    ],
+)
+def test_bad_eeg_settings_exit_2_with_a_clear_message(
+    tmp_path: Path, recipe_file: Path, overrides: list[str], message: str
+) -> None:
     result = run_cli(["train", recipe_file, *overrides, "--runs-dir", tmp_path / "runs", "-q"])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())

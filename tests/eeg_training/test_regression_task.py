@@ -97,7 +97,9 @@ def test_huber_loss_is_the_torch_huber_on_standardised_targets(recipe) -> None:
     task = build_task(recipe.replace(["train.loss=huber"]))
     task.setup(CPU, 0, 8)
     metrics = task.evaluate(ConstantModel(1.5), CPU)
-    expected = torch.nn.functional.huber_loss(torch.full_like(task.z["val"].double(), 1.5), task.z["val"].double(), delta=1.0)
+    expected = torch.nn.functional.huber_loss(
+        torch.full_like(task.z["val"].double(), 1.5), task.z["val"].double(), delta=1.0
+    )
     assert metrics["val_loss"] == pytest.approx(float(expected), rel=1e-6)
 
 

@@ -22,15 +22,31 @@ def make_corpus(path: Path, n_chars: int = 6000, seed: int = 0) -> Path:
 
 
 def tiny_recipe(corpus: Path | str, **train: object) -> dict:
-    settings = {"batch_size": 4, "max_steps": 20, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2,
-                "eval_interval": 10, "eval_batches": 2, "log_interval": 5, "seed": 7, "device": "cpu"}
+    settings = {
+        "batch_size": 4,
+        "max_steps": 20,
+        "lr": 3e-3,
+        "min_lr": 3e-4,
+        "warmup_steps": 2,
+        "eval_interval": 10,
+        "eval_batches": 2,
+        "log_interval": 5,
+        "seed": 7,
+        "device": "cpu",
+    }
     settings.update(train)
     return {
         "name": "tiny",
         "description": "tiny test recipe",
         "data": {"corpora": [str(corpus)]},
-        "model": {"name": "char-transformer", "n_layer": 2, "n_head": 2, "d_model": 32,
-                  "block_size": 16, "dropout": 0.1},
+        "model": {
+            "name": "char-transformer",
+            "n_layer": 2,
+            "n_head": 2,
+            "d_model": 32,
+            "block_size": 16,
+            "dropout": 0.1,
+        },
         "train": settings,
     }
 

@@ -44,8 +44,15 @@ def trained(tmp_path: Path, recipe_file: Path) -> Path:
 
 
 def test_train_writes_a_complete_run_directory(trained: Path) -> None:
-    for name in ("recipe.yaml", "metrics.jsonl", "summary.json", "env.json", "loss_curve.png",
-                 "checkpoints/best.pt", "checkpoints/last.pt"):
+    for name in (
+        "recipe.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "env.json",
+        "loss_curve.png",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+    ):
         assert (trained / name).is_file(), name
     assert (trained / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((trained / "summary.json").read_text())
@@ -77,7 +84,9 @@ def test_eval_recomputes_the_best_checkpoint_metrics(trained: Path) -> None:
 
 def test_generate_starts_with_the_seed_and_is_reproducible(trained: Path) -> None:
     def sample(seed: int) -> str:
-        result = cli("generate", trained, "--seed", "To be", "--length", "40", "--random-seed", str(seed), "--device", "cpu")
+        result = cli(
+            "generate", trained, "--seed", "To be", "--length", "40", "--random-seed", str(seed), "--device", "cpu"
+        )
         assert result.exit_code == 0, result.output
         return result.stdout
 
@@ -202,8 +211,15 @@ def test_recipes_commands(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for args in (["--help"], ["train", "--help"], ["generate", "--help"], ["eval", "--help"],
-                 ["recipes", "--help"], ["recipes", "list", "--help"], ["bench", "--help"]):
+    for args in (
+        ["--help"],
+        ["train", "--help"],
+        ["generate", "--help"],
+        ["eval", "--help"],
+        ["recipes", "--help"],
+        ["recipes", "list", "--help"],
+        ["bench", "--help"],
+    ):
         result = cli(*args)
         assert result.exit_code == 0 and "Usage" in result.stdout, args
 
@@ -219,8 +235,12 @@ def test_installed_entry_point_and_sigkill_resume(tmp_path: Path, recipe_file: P
     recipe_file.write_text(yaml.safe_dump(recipe))
     runs = tmp_path / "runs"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([*command, "train", str(recipe_file), "--runs-dir", str(runs), "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [*command, "train", str(recipe_file), "--runs-dir", str(runs), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline and not list(runs.glob("*/*/checkpoints/last.pt")):
@@ -276,12 +296,18 @@ def test_early_stopping_after_patience_evaluations_without_improvement(
 
 
 def test_debug_shows_the_traceback_of_a_user_error(tmp_path: Path) -> None:
-    quiet = subprocess.run([sys.executable, "-m", "attn", "recipes", "validate", "missing.yaml"],
-                           capture_output=True, text=True)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "attn", "recipes", "validate", "missing.yaml"], capture_output=True, text=True
+    )
     assert quiet.returncode == 2 and "Traceback" not in quiet.stderr and "does not exist" in quiet.stderr
-    loud = subprocess.run([sys.executable, "-m", "attn", "recipes", "validate", "missing.yaml"],
-                          capture_output=True, text=True, env={**os.environ, "ATTN_DEBUG": "1"})
+    loud = subprocess.run(
+        [sys.executable, "-m", "attn", "recipes", "validate", "missing.yaml"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ATTN_DEBUG": "1"},
+    )
     assert loud.returncode != 0 and "Traceback" in loud.stderr and "RecipeError" in loud.stderr
-    flag = subprocess.run([sys.executable, "-m", "attn", "--debug", "recipes", "validate", "missing.yaml"],
-                          capture_output=True, text=True)
+    flag = subprocess.run(
+        [sys.executable, "-m", "attn", "--debug", "recipes", "validate", "missing.yaml"], capture_output=True, text=True
+    )
     assert "Traceback" in flag.stderr

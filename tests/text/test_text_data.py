@@ -36,7 +36,7 @@ def test_tinyshakespeare_split_is_the_standard_90_10() -> None:
     assert len(corpus.train) + len(corpus.val) == n
     assert len(corpus.val) == round(0.1 * n)
     text = builtin_corpus_path("tinyshakespeare").read_text(encoding="utf-8")
-    assert data.vocab.decode(corpus.val[:50]) == text[len(corpus.train): len(corpus.train) + 50]
+    assert data.vocab.decode(corpus.val[:50]) == text[len(corpus.train) : len(corpus.train) + 50]
 
 
 def test_several_corpora_share_one_vocabulary() -> None:

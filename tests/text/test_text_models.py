@@ -60,7 +60,7 @@ def test_lstm_stepwise_state_equals_full_sequence() -> None:
     full = model(x)
     state, steps = None, []
     for t in range(10):
-        logits, state = model.forward_with_state(x[:, t: t + 1], state)
+        logits, state = model.forward_with_state(x[:, t : t + 1], state)
         steps.append(logits)
     assert torch.allclose(full, torch.cat(steps, dim=1), atol=1e-5)
 
@@ -80,8 +80,8 @@ def test_full_split_loss_equals_a_token_by_token_reference() -> None:
     total, count = 0.0, 0
     tokens = torch.as_tensor(val)
     for start in range(0, 44, 16):
-        inputs = tokens[start: min(start + 16, 44)]
-        targets = tokens[start + 1: start + 1 + len(inputs)]
+        inputs = tokens[start : min(start + 16, 44)]
+        targets = tokens[start + 1 : start + 1 + len(inputs)]
         logits = model(inputs[None].long())[0]
         for i in range(len(inputs)):
             total += -F.log_softmax(logits[i], -1)[targets[i]].item()

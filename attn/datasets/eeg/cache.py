@@ -59,17 +59,27 @@ def load_dataset(path: Path) -> EEGDataset | None:
         return None
     try:
         with np.load(path, mmap_mode=None, allow_pickle=False) as npz:
-            meta = {k[len("meta."):]: npz[k] for k in npz.files if k.startswith("meta.")}
+            meta = {k[len("meta.") :]: npz[k] for k in npz.files if k.startswith("meta.")}
             return EEGDataset(
-                X=npz["X"], y=npz["y"], subjects=npz["subjects"],
-                info=json.loads(str(npz["info"])), meta=meta,
+                X=npz["X"],
+                y=npz["y"],
+                subjects=npz["subjects"],
+                info=json.loads(str(npz["info"])),
+                meta=meta,
             )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
 
 
-def load_or_build(kind: str, params: dict[str, Any], build: Callable[[], EEGDataset], *, enabled: bool = True,
-                  progress: Callable[[str], None] | None = None, what: str = "EEG data") -> EEGDataset:
+def load_or_build(
+    kind: str,
+    params: dict[str, Any],
+    build: Callable[[], EEGDataset],
+    *,
+    enabled: bool = True,
+    progress: Callable[[str], None] | None = None,
+    what: str = "EEG data",
+) -> EEGDataset:
     """The cached dataset for ``(kind, params)``, or ``build()`` (then cached) when there is none.
 
     With ``enabled=False`` the cache is neither read nor written.

@@ -40,9 +40,7 @@ class TrialTable:
 
     stimulus: list[float] = field(default_factory=list)
     rt: list[float] = field(default_factory=list)
-    dropped: dict[str, int] = field(
-        default_factory=lambda: {"no_stimulus": 0, "no_response": 0, "off_recording": 0}
-    )
+    dropped: dict[str, int] = field(default_factory=lambda: {"no_stimulus": 0, "no_response": 0, "off_recording": 0})
 
 
 def find_recordings(root: Path, releases: list[str]) -> list[Path]:
@@ -63,8 +61,7 @@ def find_recordings(root: Path, releases: list[str]) -> list[Path]:
     if not found:
         where = ", ".join(str(f) for f in folders)
         raise DataError(
-            f"no contrast-change-detection recordings (sub-*/eeg/sub-*_task-{TASK}_*_eeg.set or "
-            f".bdf) under {where}"
+            f"no contrast-change-detection recordings (sub-*/eeg/sub-*_task-{TASK}_*_eeg.set or .bdf) under {where}"
         )
     return sorted(found.values())
 
@@ -132,9 +129,7 @@ def _require_mne():
     try:
         import mne
     except ImportError as err:
-        raise DataError(
-            "reading HBN EEG needs mne: install the EEG extra (pip install 'attn[eeg]')"
-        ) from err
+        raise DataError("reading HBN EEG needs mne: install the EEG extra (pip install 'attn[eeg]')") from err
     return mne
 
 
@@ -175,8 +170,10 @@ def cut_windows(data: np.ndarray, table: TrialTable) -> tuple[np.ndarray, np.nda
             continue
         keep.append(k)
         starts.append(first)
-    X = np.stack([data[:, s : s + N_TIMES] for s in starts]).astype(np.float32) if starts else (
-        np.empty((0, data.shape[0], N_TIMES), dtype=np.float32)
+    X = (
+        np.stack([data[:, s : s + N_TIMES] for s in starts]).astype(np.float32)
+        if starts
+        else (np.empty((0, data.shape[0], N_TIMES), dtype=np.float32))
     )
     return X, np.asarray(table.rt, dtype=np.float64)[keep], np.asarray(table.stimulus)[keep]
 
@@ -213,8 +210,14 @@ def load_hbn(cfg: EEGDataConfig, progress: Callable[[str], None] | None = None) 
     for path in recordings:  # fail before the slow part if an events file is missing
         if not events_path(path).is_file():
             raise DataError(f"recording has no events file: {events_path(path)} is missing")
-    return load_or_build("hbn", _cache_params(cfg, recordings), lambda: _read_windows(cfg, recordings, progress),
-                         enabled=cfg.cache, progress=progress, what="HBN windows")
+    return load_or_build(
+        "hbn",
+        _cache_params(cfg, recordings),
+        lambda: _read_windows(cfg, recordings, progress),
+        enabled=cfg.cache,
+        progress=progress,
+        what="HBN windows",
+    )
 
 
 def _read_windows(cfg: EEGDataConfig, recordings: list[Path], progress: Callable[[str], None] | None) -> EEGDataset:
@@ -235,10 +238,7 @@ def _read_windows(cfg: EEGDataConfig, recordings: list[Path], progress: Callable
         parts.append((X, y, onsets, np.full(len(y), i, dtype=np.int32), subject_of(path)))
     n_windows = sum(len(p[1]) for p in parts)
     if n_windows == 0:
-        raise DataError(
-            f"no usable CCD trials in {len(recordings)} recording(s) under {cfg.root} "
-            f"(dropped: {dropped})"
-        )
+        raise DataError(f"no usable CCD trials in {len(recordings)} recording(s) under {cfg.root} (dropped: {dropped})")
     root = Path(cfg.root).expanduser()
     dataset = EEGDataset(
         X=np.concatenate([p[0] for p in parts]),

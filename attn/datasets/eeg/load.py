@@ -33,7 +33,10 @@ def load_eeg_dataset(cfg: EEGDataConfig, progress: Progress | None = None) -> EE
 
         return load_hbn(cfg, progress=progress)
     return load_or_build(
-        "synthetic", synthetic_cache_params(cfg),
+        "synthetic",
+        synthetic_cache_params(cfg),
         lambda: simulate(cfg.n_subjects, cfg.trials_per_subject, cfg.seed, cfg.preset, progress=progress),
-        enabled=cfg.cache, progress=progress, what="simulated EEG",
+        enabled=cfg.cache,
+        progress=progress,
+        what="simulated EEG",
     )

@@ -83,9 +83,7 @@ def posterior_mean_rt(latent: np.ndarray, prior: RTPrior) -> np.ndarray:
     )
     weights = np.exp(log_w - special.logsumexp(log_w, axis=0))
     # mean of N(m*, v) truncated to (low, high): m* + √v·(φ(α) − φ(β)) / (Φ(β) − Φ(α))
-    mills = np.exp(_log_normal_pdf(alpha, 0.0, 1.0) - log_mass) - np.exp(
-        _log_normal_pdf(beta, 0.0, 1.0) - log_mass
-    )
+    mills = np.exp(_log_normal_pdf(alpha, 0.0, 1.0) - log_mass) - np.exp(_log_normal_pdf(beta, 0.0, 1.0) - log_mass)
     mean_continuous = np.clip(m_star + np.sqrt(v) * mills, prior.low, prior.high)
     return weights[0] * mean_continuous + weights[1] * prior.low + weights[2] * prior.high
 
@@ -93,9 +91,7 @@ def posterior_mean_rt(latent: np.ndarray, prior: RTPrior) -> np.ndarray:
 def oracle_predictions(dataset: Any, indices: np.ndarray | None = None) -> np.ndarray:
     """The Bayes predictions ``E[y | latent]`` for (a subset of) a simulated dataset."""
     if "latent" not in dataset.meta or "rt_prior" not in dataset.info:
-        raise ValueError(
-            "this dataset has no latent event times; only simulated data have an oracle floor"
-        )
+        raise ValueError("this dataset has no latent event times; only simulated data have an oracle floor")
     latent = dataset.meta["latent"] if indices is None else dataset.meta["latent"][indices]
     return posterior_mean_rt(latent, RTPrior.from_dict(dataset.info["rt_prior"]))
 

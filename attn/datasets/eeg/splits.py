@@ -16,9 +16,7 @@ def _indices_of(subjects: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.isin(subjects, chosen))
 
 
-def subject_split(
-    subjects: np.ndarray, val_fraction: float, test_fraction: float, seed: int
-) -> dict[str, np.ndarray]:
+def subject_split(subjects: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
     """Window indices of ``train``, ``val`` and ``test`` with no subject in two splits.
 
     A split with a fraction > 0 gets ``round(fraction · n_subjects)`` subjects and at least one;
@@ -36,8 +34,7 @@ def subject_split(
     if n < 1 + len(wanted):
         parts = "/".join(["train", *wanted])
         raise DataError(
-            f"{n} subject{'s' if n != 1 else ''} cannot be split into {parts}; "
-            f"need at least {1 + len(wanted)}"
+            f"{n} subject{'s' if n != 1 else ''} cannot be split into {parts}; need at least {1 + len(wanted)}"
         )
     n_test = max(1, round(test_fraction * n)) if test_fraction > 0 else 0
     n_val = max(1, round(val_fraction * n)) if val_fraction > 0 else 0

@@ -183,8 +183,11 @@ def _simulate_subject(rng: np.random.Generator, n: int, p: SimParams, geo: _Geom
     ramp = np.clip((t - (L - rise)) / rise, 0.0, 1.0)
     cpp_course = np.where(t <= L, ramp, np.exp(-(t - L) / p.cpp_decay))
     cpp_course *= p.cpp_amp * response_scale * lognormal(p.amp_trial_sd, (n, 1))
-    lrp_course = -p.lrp_amp * response_scale * lognormal(p.amp_trial_sd, (n, 1)) * np.exp(
-        -0.5 * ((t - (L - p.lrp_lead)) / p.lrp_sd) ** 2
+    lrp_course = (
+        -p.lrp_amp
+        * response_scale
+        * lognormal(p.amp_trial_sd, (n, 1))
+        * np.exp(-0.5 * ((t - (L - p.lrp_lead)) / p.lrp_sd) ** 2)
     )
     X = cpp_course[:, None, :] * geo.cpp[None, :, None]
     X += lrp_course[:, None, :] * geo.lrp[hand][:, :, None]
@@ -264,4 +267,3 @@ def simulate(
     )
     dataset.info["oracle_floor"] = oracle_floor(dataset)
     return dataset
-

@@ -90,7 +90,9 @@ class LanguageModelTask(Task):
             WindowSampler([arr], self.block_size, batch_size, EVAL_SEED + i) for i, arr in enumerate(self.val_arrays)
         ]
         # Fixed evaluation windows: drawn once, reused at every evaluation.
-        self.eval_offsets = [s.offsets(self.eval_batches * batch_size).view(self.eval_batches, batch_size) for s in self.eval_samplers]
+        self.eval_offsets = [
+            s.offsets(self.eval_batches * batch_size).view(self.eval_batches, batch_size) for s in self.eval_samplers
+        ]
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.sampler is not None, "setup() first"
@@ -105,11 +107,13 @@ class LanguageModelTask(Task):
 
     def evaluate(self, model: nn.Module, runtime: Runtime, full: bool = False, split: str = "val") -> dict[str, float]:
         if split != "val":
-            raise UserError(f"text runs have a val split only (got --split {split}); the corpora are split 90/10 train/val")
+            raise UserError(
+                f"text runs have a val split only (got --split {split}); the corpora are split 90/10 train/val"
+            )
         per_corpus = []
         with eval_mode(model), runtime.autocast():
             for i, arr in enumerate(self.val_arrays):
-                total, count = (self._full_loss(model, arr) if full else self._sampled_loss(model, i))
+                total, count = self._full_loss(model, arr) if full else self._sampled_loss(model, i)
                 per_corpus.append((total, count))
         # Mean over all evaluated tokens, so each corpus counts by its share of the windows.
         weights = [len(a) for a in self.val_arrays]

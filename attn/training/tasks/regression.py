@@ -100,8 +100,9 @@ def subjects_by_split(dataset: EEGDataset, split: dict[str, np.ndarray]) -> dict
     return {name: sorted(np.unique(subjects[idx]).tolist()) for name, idx in split.items()}
 
 
-def build_regression_task(recipe: Any, extras: dict[str, Any] | None = None,
-                          progress: Callable[[str], None] | None = _print_progress) -> RegressionTask:
+def build_regression_task(
+    recipe: Any, extras: dict[str, Any] | None = None, progress: Callable[[str], None] | None = _print_progress
+) -> RegressionTask:
     """The task of an EEG recipe; ``extras`` (from a checkpoint) pin the split and target scaling."""
     dataset = load_dataset_once(recipe.data, progress=progress)
     data = recipe.data
@@ -111,18 +112,26 @@ def build_regression_task(recipe: Any, extras: dict[str, Any] | None = None,
     else:
         split = subject_split(dataset.subjects, data.val_fraction, data.test_fraction, data.split_seed)
         stats = None
-    return RegressionTask(dataset, split, loss=recipe.train.loss, seed=recipe.train.seed,
-                          adaptive_augmentation=recipe.train.adaptive_augmentation, target_stats=stats,
-                          fold=(extras or {}).get("fold"))
+    return RegressionTask(
+        dataset,
+        split,
+        loss=recipe.train.loss,
+        seed=recipe.train.seed,
+        adaptive_augmentation=recipe.train.adaptive_augmentation,
+        target_stats=stats,
+        fold=(extras or {}).get("fold"),
+    )
 
 
 # ---- batches ------------------------------------------------------------------------------------
 
+
 class EpochBatches:
     """Shuffled epochs over ``n`` windows in batches of ``batch_size`` (this rank's share)."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, device: torch.device | str = "cpu"
+    ):
         if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"invalid batching: batch_size={batch_size}, rank={rank}, world_size={world_size}")
         self.n, self.batch_size, self.rank, self.world_size = n, batch_size, rank, world_size
@@ -173,8 +182,10 @@ class EpochBatches:
 
 # ---- augmentation -------------------------------------------------------------------------------
 
-def augment(x: torch.Tensor, sigma: float, tau: float, channel_std: torch.Tensor,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+
+def augment(
+    x: torch.Tensor, sigma: float, tau: float, channel_std: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Temporal smoothing (mix weight ``tau``), then Gaussian noise (``sigma`` x channel std).
 
     ``x`` is ``(B, C, T)``, ``channel_std`` ``(C,)``. Noise comes from the device's default
@@ -200,8 +211,9 @@ class AdaptiveAugmentation:
 
         self.heads = HEADS
         self.channel_std = channel_std
-        self.controller = FeatureAttentionController(INITIAL_SIGMA, INITIAL_TAU, sigma_bounds=SIGMA_BOUNDS,
-                                                     tau_bounds=TAU_BOUNDS)
+        self.controller = FeatureAttentionController(
+            INITIAL_SIGMA, INITIAL_TAU, sigma_bounds=SIGMA_BOUNDS, tau_bounds=TAU_BOUNDS
+        )
         self.active = dict(self.controller.params)  # what training batches use (set at epoch starts)
         self.generator = torch.Generator().manual_seed(seed + 104729)
 
@@ -210,8 +222,9 @@ class AdaptiveAugmentation:
 
     def start_epoch(self) -> None:
         """Take the controller's current values (rank 0's, broadcast under DDP)."""
-        values = torch.tensor([self.controller.sigma, self.controller.tau], dtype=torch.float64,
-                              device=self.channel_std.device)
+        values = torch.tensor(
+            [self.controller.sigma, self.controller.tau], dtype=torch.float64, device=self.channel_std.device
+        )
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.broadcast(values, src=0)
         self.active = {"sigma": float(values[0]), "tau": float(values[1])}
@@ -222,19 +235,30 @@ class AdaptiveAugmentation:
         size = min(PATCH_SAMPLES, t)
         pick = torch.randint(n, (min(PATCH_WINDOWS, n),), generator=self.generator)
         starts = torch.randint(t - size + 1, (len(pick),), generator=self.generator)
-        rows = augment(windows[pick.to(windows.device)], self.active["sigma"], self.active["tau"],
-                       self.channel_std, generator=self.generator).cpu()
+        rows = augment(
+            windows[pick.to(windows.device)],
+            self.active["sigma"],
+            self.active["tau"],
+            self.channel_std,
+            generator=self.generator,
+        ).cpu()
         patches = torch.stack([rows[i, :, s : s + size] for i, s in enumerate(starts.tolist())])
         centres = (starts + size / 2).double()
         features = self.controller.compute_patch_features(patches, centres, extent=t)
         self.controller.update_global_params(val_loss, 1.0 - float(features[0]), patches, centres, extent=t)
         weights = {h: self.controller.attention_weights[h][-1] for h in self.heads}
-        return {"aug_sigma": self.controller.sigma, "aug_tau": self.controller.tau,
-                **{f"aug_weight_{h}": w for h, w in weights.items()}}
+        return {
+            "aug_sigma": self.controller.sigma,
+            "aug_tau": self.controller.tau,
+            **{f"aug_weight_{h}": w for h, w in weights.items()},
+        }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"controller": self.controller.state_dict(), "active": dict(self.active),
-                "generator": self.generator.get_state()}
+        return {
+            "controller": self.controller.state_dict(),
+            "active": dict(self.active),
+            "generator": self.generator.get_state(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.controller.load_state_dict(state["controller"])
@@ -244,6 +268,7 @@ class AdaptiveAugmentation:
 
 # ---- the task -----------------------------------------------------------------------------------
 
+
 class RegressionTask(Task):
     """Response-time regression on subject-split EEG windows (see the module docstring)."""
 
@@ -251,9 +276,17 @@ class RegressionTask(Task):
     metric = "val_nrmse"
     items = "win"
 
-    def __init__(self, dataset: EEGDataset, split: dict[str, np.ndarray], *, loss: str = "mse", seed: int = 0,
-                 adaptive_augmentation: bool = False, target_stats: tuple[float, float] | None = None,
-                 fold: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        dataset: EEGDataset,
+        split: dict[str, np.ndarray],
+        *,
+        loss: str = "mse",
+        seed: int = 0,
+        adaptive_augmentation: bool = False,
+        target_stats: tuple[float, float] | None = None,
+        fold: dict[str, Any] | None = None,
+    ):
         if loss not in ("mse", "huber"):
             raise ValueError(f"loss must be 'mse' or 'huber' (got {loss!r})")
         self.dataset = dataset
@@ -285,8 +318,10 @@ class RegressionTask(Task):
         if len(self.split["train"]) < 2:
             raise DataError(f"the training split has {len(self.split['train'])} window(s); at least 2 are needed")
         if not len(self.split["val"]):
-            raise DataError("EEG training needs a validation split for the best checkpoint and early stopping: "
-                            "set data.val_fraction > 0")
+            raise DataError(
+                "EEG training needs a validation split for the best checkpoint and early stopping: "
+                "set data.val_fraction > 0"
+            )
 
     def _baselines(self, name: str) -> dict[str, float]:
         y = np.asarray(self.dataset.y, dtype=np.float64)[self.split[name]]
@@ -409,10 +444,17 @@ class RegressionTask(Task):
         return subjects_by_split(self.dataset, self.split)
 
     def checkpoint_extras(self) -> dict[str, Any]:
-        info = {k: v for k, v in self.dataset.info.items()
-                if isinstance(v, (str, int, float, bool)) or v is None or k == "rt_prior"}
-        extras: dict[str, Any] = {"target_mean": self.target_mean, "target_std": self.target_std,
-                                  "split": self.split_subjects(), "dataset": info}
+        info = {
+            k: v
+            for k, v in self.dataset.info.items()
+            if isinstance(v, (str, int, float, bool)) or v is None or k == "rt_prior"
+        }
+        extras: dict[str, Any] = {
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+            "split": self.split_subjects(),
+            "dataset": info,
+        }
         if self.fold is not None:
             extras["fold"] = dict(self.fold)
         return extras
@@ -442,16 +484,25 @@ class RegressionTask(Task):
                 rows = eeg_report.per_subject_errors(self.subjects[idx], y[idx], y_pred)
                 eeg_report.write_per_subject(run_dir / "per_subject_test.csv", rows)
         eeg_report.plot_predictions(run_dir / "predictions.png", panels, report, title=run_dir.parent.name)
-        atomic_write_json(run_dir / "split.json", {"subjects": self.split_subjects(),
-                                                   "windows": {k: int(len(v)) for k, v in self.split.items()},
-                                                   "target_mean": self.target_mean, "target_std": self.target_std})
+        atomic_write_json(
+            run_dir / "split.json",
+            {
+                "subjects": self.split_subjects(),
+                "windows": {k: int(len(v)) for k, v in self.split.items()},
+                "target_mean": self.target_mean,
+                "target_std": self.target_std,
+            },
+        )
         return report
 
     def summary_rows(self, report: dict[str, Any]) -> list[tuple[str, Any]]:
         rows = []
         for split in ("val", "test"):
-            for key, label in (("nrmse", "NRMSE"), ("mean_predictor_nrmse", "mean predictor (train mean) NRMSE"),
-("oracle_floor", "oracle floor NRMSE")):
+            for key, label in (
+                ("nrmse", "NRMSE"),
+                ("mean_predictor_nrmse", "mean predictor (train mean) NRMSE"),
+                ("oracle_floor", "oracle floor NRMSE"),
+            ):
                 if report.get(f"{split}_{key}") is not None:
                     rows.append((f"{split} {label}", report[f"{split}_{key}"]))
         return rows
