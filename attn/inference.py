@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from attn.datasets.text import Vocabulary
 from attn.errors import CheckpointError, UserError
 from attn.models import build_model
+from attn.models.registry import Recurrent
 from attn.recipe import Recipe, parse_recipe
 from attn.training.checkpoint import load_checkpoint, load_model_weights
 
@@ -82,7 +83,7 @@ def sample_tokens(
     if temperature <= 0:
         raise UserError(f"--temperature must be > 0 (got {temperature})")
     idx = prompt[None, :]
-    stateful = hasattr(model, "forward_with_state")
+    stateful = isinstance(model, Recurrent)
     state = None
     feed = idx
     for _ in range(length):

@@ -72,5 +72,5 @@ class CharLSTM(nn.Module):
     config=CharLSTMConfig,
     description="character LSTM baseline (embedding, stacked nn.LSTM, linear head)",
 )
-def build_char_lstm(cfg: CharLSTMConfig, *, vocab_size: int, **_: object) -> CharLSTM:
+def build_char_lstm(cfg: CharLSTMConfig, *, vocab_size: int) -> CharLSTM:
     return CharLSTM(cfg, vocab_size)

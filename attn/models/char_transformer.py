@@ -139,5 +139,5 @@ class CharTransformer(nn.Module):
     config=CharTransformerConfig,
     description="GPT-style character transformer (pre-LayerNorm, causal multi-head attention, tied embeddings)",
 )
-def build_char_transformer(cfg: CharTransformerConfig, *, vocab_size: int, **_: object) -> CharTransformer:
+def build_char_transformer(cfg: CharTransformerConfig, *, vocab_size: int) -> CharTransformer:
     return CharTransformer(cfg, vocab_size)

@@ -22,7 +22,7 @@ from torch import nn
 from attn.attention.positional import sinusoidal_positions
 from attn.attention.sparse import ChannelAttention, SparseTokenAttention, TemporalAttention
 from attn.errors import RecipeError
-from attn.models.eeg_cnn import check_windows, conv_block, regression_head
+from attn.models.eeg_layers import check_windows, conv_block, regression_head
 from attn.models.registry import register_model
 from attn.schema import option
 
@@ -216,7 +216,7 @@ def _check_data(name: str, cfg: EEGSparseLightweightConfig, n_channels: int, n_t
     description="channel attention, 2 conv blocks, 1 sparse token-attention block (846,289 params at 129 channels)",
 )
 def build_eeg_sparse_lightweight(
-    cfg: EEGSparseLightweightConfig, *, n_channels: int, n_times: int, **_: object
+    cfg: EEGSparseLightweightConfig, *, n_channels: int, n_times: int
 ) -> EEGSparseLightweight:
     _check_data("eeg-sparse-lightweight", cfg, n_channels, n_times)
     return EEGSparseLightweight(cfg, n_channels)
@@ -228,8 +228,6 @@ def build_eeg_sparse_lightweight(
     config=EEGSparseImprovedConfig,
     description="channel + temporal attention, 3 conv blocks, 2 sparse token-attention blocks (6,163,375 params at 129 channels)",
 )
-def build_eeg_sparse_improved(
-    cfg: EEGSparseImprovedConfig, *, n_channels: int, n_times: int, **_: object
-) -> EEGSparseImproved:
+def build_eeg_sparse_improved(cfg: EEGSparseImprovedConfig, *, n_channels: int, n_times: int) -> EEGSparseImproved:
     _check_data("eeg-sparse-improved", cfg, n_channels, n_times)
     return EEGSparseImproved(cfg, n_channels)

@@ -78,7 +78,7 @@ def braindecode_problem() -> str | None:
     config=EEGNeXConfig,
     description="braindecode's EEGNeX, the official challenge baseline (needs attn[eegnex])",
 )
-def build_eegnex(cfg: EEGNeXConfig, *, n_channels: int, n_times: int, **_: object) -> EEGNeXRegressor:
+def build_eegnex(cfg: EEGNeXConfig, *, n_channels: int, n_times: int) -> EEGNeXRegressor:
     models = import_braindecode_models()
     net = models.EEGNeX(n_chans=n_channels, n_outputs=1, n_times=n_times, drop_prob=cfg.dropout)
     return EEGNeXRegressor(net)

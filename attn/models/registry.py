@@ -2,7 +2,11 @@
 
 A model module registers itself with :func:`register_model`; the recipe loader uses the
 config class to validate the ``model`` section, and the trainer calls the builder with the
-validated config and the facts only the data know (vocabulary size, channels, samples).
+validated config and the facts only the data know. Builders of one family share one signature:
+text models ``build(cfg, *, vocab_size)``, EEG models ``build(cfg, *, n_channels, n_times)``.
+
+What a model can do beyond ``forward`` is declared by the protocols below, so the trainer and the
+inference code ask ``isinstance(model, HasBlocks)`` instead of guessing attribute names.
 """
 
 from __future__ import annotations
@@ -10,11 +14,50 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+import torch
 from torch import nn
 
 from attn.errors import RecipeError
+
+# What the data decide, per family: the keyword arguments of that family's builders.
+DATA_INFO_KEYS = {"text": ("vocab_size",), "eeg": ("n_channels", "n_times")}
+
+
+@runtime_checkable
+class HasBlocks(Protocol):
+    """A stack of repeated blocks (``train.compile_scope: blocks`` compiles each one)."""
+
+    blocks: nn.ModuleList
+
+
+@runtime_checkable
+class CountsFlops(Protocol):
+    """Knows its training FLOPs per item (for model-FLOPs utilisation)."""
+
+    def flops_per_token(self, seq_len: int | None = None) -> float: ...
+
+
+@runtime_checkable
+class HasContext(Protocol):
+    """A text model that sees at most ``block_size`` tokens."""
+
+    block_size: int
+
+
+@runtime_checkable
+class Recurrent(Protocol):
+    """A text model that carries a state, so generation feeds one token at a time."""
+
+    def forward_with_state(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]: ...
+
+
+@runtime_checkable
+class HasAttentionMaps(Protocol):
+    """An EEG model that keeps the attention weights of its last forward pass."""
+
+    def attention_maps(self) -> list[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
 @dataclass(frozen=True)
@@ -32,11 +75,9 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, *, task: str, config: type, description: str) -> Callable:
-    """Decorator for a builder ``build(cfg, **data_info) -> nn.Module``.
-
-    ``data_info`` holds what the data decide: ``vocab_size`` for text models,
-    ``n_channels`` and ``n_times`` for EEG models.
-    """
+    """Decorator for a builder ``build(cfg, **data_info) -> nn.Module`` (keys: :data:`DATA_INFO_KEYS`)."""
+    if task not in DATA_INFO_KEYS:
+        raise ValueError(f"unknown task family {task!r} for model {name!r}")
 
     def decorator(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
@@ -62,5 +103,9 @@ def model_specs() -> list[ModelSpec]:
 
 
 def build_model(name: str, cfg: Any, **data_info: Any) -> nn.Module:
-    """Build the registered model ``name`` from its validated config."""
-    return get_model_spec(name).build(cfg, **data_info)
+    """Build the registered model ``name`` from its validated config and its family's data facts."""
+    spec = get_model_spec(name)
+    expected = set(DATA_INFO_KEYS[spec.task])
+    if set(data_info) != expected:
+        raise ValueError(f"model {name!r} is built from {sorted(expected)}, got {sorted(data_info)}")
+    return spec.build(cfg, **data_info)

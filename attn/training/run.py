@@ -17,6 +17,7 @@ from rich.console import Console
 
 from attn.errors import CheckpointError, UserError
 from attn.models import build_model
+from attn.models.registry import CountsFlops
 from attn.recipe import Recipe, parse_recipe
 from attn.training.checkpoint import load_checkpoint, load_model_weights
 from attn.training.device import Runtime, resolve_runtime
@@ -282,12 +283,11 @@ def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
 
 def model_flops_utilisation(model: torch.nn.Module, tokens_per_s: float, runtime: Runtime) -> float | None:
     """Achieved over peak FLOP/s, on GPUs whose peak we know and models that count their FLOPs."""
-    flops_per_token = getattr(model, "flops_per_token", None)
-    if runtime.device.type != "cuda" or flops_per_token is None or runtime.precision == "fp32":
+    if runtime.device.type != "cuda" or not isinstance(model, CountsFlops) or runtime.precision == "fp32":
         return None
     name = torch.cuda.get_device_name(runtime.device)
     peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
-    return flops_per_token() * tokens_per_s / peak if peak else None
+    return model.flops_per_token() * tokens_per_s / peak if peak else None
 
 
 def load_run(run_dir: Path) -> tuple[Recipe, dict[str, Any]]:

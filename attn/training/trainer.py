@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from attn.errors import TrainingDiverged
+from attn.models.registry import HasBlocks
 from attn.training.checkpoint import capture_rng, load_model_weights, restore_rng, save_checkpoint
 from attn.training.config import TrainConfig
 from attn.training.cuda_graph import CudaGraphStep
@@ -39,9 +40,8 @@ def compile_model(model: nn.Module, cfg: TrainConfig) -> nn.Module:
     layer, which starts much faster than compiling the whole model.
     """
     mode = None if cfg.compile_mode == "default" else cfg.compile_mode
-    blocks = getattr(model, "blocks", None)
-    if cfg.compile_scope == "blocks" and isinstance(blocks, nn.ModuleList):
-        for block in blocks:
+    if cfg.compile_scope == "blocks" and isinstance(model, HasBlocks):
+        for block in model.blocks:
             block.compile(mode=mode)
         return model
     return torch.compile(model, mode=mode)
@@ -180,7 +180,7 @@ class Trainer:
             )
             self.runtime.compile = False
             self.optimizer.zero_grad(set_to_none=True)
-            if hasattr(self.raw_model, "blocks"):  # undo in-place block compilation
+            if isinstance(self.raw_model, HasBlocks):  # undo in-place block compilation
                 for block in self.raw_model.blocks:
                     block._compiled_call_impl = None
             self._wrap(compiled=False)
