@@ -7,15 +7,17 @@ A recipe has five top-level keys: ``name``, ``description``, ``data``, ``model``
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from attn.errors import RecipeError
-from attn.schema import build_section, section_to_dict, unknown_key_error
+from attn.schema import build_section, option, section_to_dict, unknown_key_error
 from attn.training.config import TrainConfig
 
 TOP_LEVEL_KEYS = ("name", "description", "data", "model", "train")
@@ -51,17 +53,50 @@ class Recipe:
         return parse_recipe(apply_overrides(self.to_dict(), overrides), self.name)
 
 
+@dataclass
+class EEGTrainConfig(TrainConfig):
+    """The ``train`` section of EEG recipes: the generic keys plus those only EEG regression reads."""
+
+    loss: Literal["mse", "huber"] = option("mse", help="regression loss (EEG)")
+    folds: int = option(1, help="k-fold cross-validation by subject (EEG); 1 = a single train/val/test split", min=1)
+    adaptive_augmentation: bool = option(
+        False, help="adapt noise/smoothing augmentation with the feature-attention controller (EEG)"
+    )
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a task family adds to the recipe format: its data section and its train section."""
+
+    name: str
+    data: Callable[[], type]  # the data section class (imported when first needed)
+    train: type  # TrainConfig, or a subclass with the family's own keys
+    epochs: bool  # whether train.epochs applies (a fixed training set, not sampled windows)
+
+
+def _text_data() -> type:
+    from attn.datasets.text import TextDataConfig
+
+    return TextDataConfig
+
+
+def _eeg_data() -> type:
+    from attn.datasets.eeg import EEGDataConfig
+
+    return EEGDataConfig
+
+
+FAMILIES = {
+    "text": Family("text", _text_data, TrainConfig, epochs=False),
+    "eeg": Family("eeg", _eeg_data, EEGTrainConfig, epochs=True),
+}
+
+
 def data_section_class(family: str) -> type:
     """The ``data`` section class of a task family."""
-    if family == "text":
-        from attn.datasets.text import TextDataConfig
-
-        return TextDataConfig
-    if family == "eeg":
-        from attn.datasets.eeg import EEGDataConfig
-
-        return EEGDataConfig
-    raise ValueError(f"unknown task family {family!r}")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown task family {family!r}")
+    return FAMILIES[family].data()
 
 
 def builtin_recipe_dir() -> Path:
@@ -157,19 +192,34 @@ def parse_recipe(raw: dict[str, Any], default_name: str) -> Recipe:
     spec = get_model_spec(str(model_raw["name"]))
     model = build_section(spec.config, model_raw, "model", ignore=("name",))
     data = build_section(data_section_class(spec.task), raw.get("data"), "data")
-    train = build_section(TrainConfig, raw.get("train"), "train")
-    _check_family_keys(spec.task, train)
+    family = FAMILIES[spec.task]
+    train = build_section(family.train, _without_other_family_defaults(family, raw.get("train")), "train")
+    if not family.epochs and train.epochs is not None:
+        raise RecipeError(
+            f"recipe key 'train.epochs' does not apply to {family.name} recipes (their batches are sampled, "
+            f"not passes over a fixed set): use train.max_steps or train.max_time_s"
+        )
     return Recipe(name, description, spec.task, spec.name, data, model, train)
 
 
-def _check_family_keys(family: str, train: TrainConfig) -> None:
-    """Keys that only one task family understands must not be set for the other."""
-    defaults = TrainConfig()
-    eeg_only = ("loss", "folds", "adaptive_augmentation", "epochs")
-    if family == "text":
-        for key in eeg_only:
-            if getattr(train, key) != getattr(defaults, key):
-                raise RecipeError(f"recipe key 'train.{key}' applies to EEG recipes only")
+def _without_other_family_defaults(family: Family, train: Any) -> Any:
+    """The train mapping without other families' keys left at their defaults.
+
+    Resolved recipes once listed every family's keys (``folds: 1`` in a text run's recipe.yaml),
+    so those load; a key of another family set to anything else is an error that names the family.
+    """
+    if not isinstance(train, dict):
+        return train
+    own = {f.name for f in dataclasses.fields(family.train)}
+    kept = dict(train)
+    for other in FAMILIES.values():
+        defaults = section_to_dict(other.train())
+        for key in set(defaults) - own:
+            if key in kept:
+                if kept[key] != defaults[key]:
+                    raise RecipeError(f"recipe key 'train.{key}' applies to {other.name.upper()} recipes only")
+                del kept[key]
+    return kept
 
 
 def load_recipe(ref: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
@@ -195,9 +245,13 @@ def describe_recipe_keys(family: str | None = None) -> list[tuple[str, list[tupl
     from attn.schema import describe_section
 
     sections = [("train", describe_section(TrainConfig))]
-    for fam in ("text", "eeg"):
-        if family in (None, fam):
-            sections.append((f"data ({fam})", describe_section(data_section_class(fam))))
+    generic = {f.name for f in dataclasses.fields(TrainConfig)}
+    for fam in FAMILIES.values():
+        if family in (None, fam.name):
+            own = [row for row in describe_section(fam.train) if row[0] not in generic]
+            if own:
+                sections.append((f"train ({fam.name} only)", own))
+            sections.append((f"data ({fam.name})", describe_section(fam.data())))
     for spec in model_specs():
         if family in (None, spec.task):
             sections.append((f"model ({spec.name})", describe_section(spec.config)))
@@ -205,6 +259,8 @@ def describe_recipe_keys(family: str | None = None) -> list[tuple[str, list[tupl
 
 
 __all__ = [
+    "EEGTrainConfig",
+    "FAMILIES",
     "Recipe",
     "apply_overrides",
     "builtin_recipes",

@@ -41,3 +41,34 @@ def interrupt_after():
         patch.setattr(trainer_module.Trainer, "_train_step", train_step)
 
     return arm
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    from tests.helpers import make_corpus
+
+    return make_corpus(tmp_path / "corpus.txt")
+
+
+@pytest.fixture
+def recipe_file(tmp_path, corpus):
+    """A tiny text recipe file (see tests/helpers.py)."""
+    from tests.helpers import text_recipe, write_recipe
+
+    return write_recipe(tmp_path, text_recipe(corpus), "tiny.yaml")
+
+
+@pytest.fixture
+def make_recipe():
+    """The tiny text recipe as a dict, with train overrides: make_recipe(corpus, max_steps=24)."""
+    from tests.helpers import text_recipe
+
+    return text_recipe
+
+
+@pytest.fixture
+def eeg_recipe_file(tmp_path):
+    """A tiny EEG recipe file (see tests/helpers.py)."""
+    from tests.helpers import eeg_recipe, write_recipe
+
+    return write_recipe(tmp_path, eeg_recipe())

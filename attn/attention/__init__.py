@@ -5,14 +5,12 @@
 - :mod:`attn.attention.multihead`: :class:`MultiHeadAttention`.
 - :mod:`attn.attention.sparse`: the EEG attentions (sparse token attention, channel and
   temporal gates).
-- :mod:`attn.attention.adaptive`: the feature-attention controller (four heads adapting two
-  parameters from what the data look like).
+- :mod:`attn.attention.positional`: fixed sinusoidal position encodings.
 - :mod:`attn.attention.diagnostics`: gradient monitor, weight capture, head diversity, heat maps.
 """
 
 from __future__ import annotations
 
-from attn.attention.adaptive import FeatureAttentionController
 from attn.attention.diagnostics import GradientMonitor, capture_attention, head_diversity, save_attention_heatmaps
 from attn.attention.functional import (
     attention_entropy,
@@ -34,7 +32,6 @@ __all__ = [
     "SparseTokenAttention",
     "ChannelAttention",
     "TemporalAttention",
-    "FeatureAttentionController",
     "GradientMonitor",
     "capture_attention",
     "head_diversity",

@@ -1,17 +1,17 @@
-"""Measuring tools shared by the benches: timing with device sync, saved activations, scaling fits."""
+"""Measuring tools shared by the benches: timing with device sync, saved activations, scaling fits.
+
+Process memory (resident set size) is measured by :mod:`attn.process`."""
 
 from __future__ import annotations
 
 import math
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 
-MIB = 2**20
+from attn.process import MIB
 
 
 class SavedActivations:
@@ -108,50 +108,3 @@ def fit_exponent(lengths: Sequence[int], values: Sequence[float | None]) -> floa
 def is_oom(error: BaseException) -> bool:
     """Whether ``error`` is an out-of-memory error (CUDA or host)."""
     return isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(error).lower()
-
-
-def cpu_name() -> str:
-    """The CPU model name (from /proc/cpuinfo on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _proc_status_mb(field: str) -> float | None:
-    """A ``kB`` field of /proc/self/status (Linux) in MiB, or None elsewhere."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def current_rss_mb() -> float | None:
-    """Resident set size of this process now (Linux; None elsewhere)."""
-    return _proc_status_mb("VmRSS")
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's peak RSS (VmHWM) to its current RSS; False where the OS cannot (not Linux).
-
-    Writing ``5`` to ``/proc/self/clear_refs`` (Linux 4.0+) does it, so that the peak read later
-    is the peak of what ran after the reset, not of start-up.
-    """
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_since_reset_mb() -> float | None:
-    """VmHWM: the peak RSS since :func:`reset_peak_rss` (or since the process started)."""
-    return _proc_status_mb("VmHWM")

@@ -11,8 +11,10 @@ from typing import Any
 import torch
 from rich.table import Table
 
-from attn.bench.measure import cpu_name
-from attn.training.rundir import atomic_write_json, atomic_write_text, create_run_dir, environment_info, runs_root
+from attn.fileio import atomic_write_json, atomic_write_text
+from attn.formatting import format_value
+from attn.process import cpu_name
+from attn.training.rundir import create_run_dir, environment_info, runs_root
 
 
 def create_bench_dir(what: str, runs_dir: str | Path | None = None) -> Path:
@@ -58,19 +60,9 @@ def describe_machine(env: dict[str, Any]) -> str:
     )
 
 
-def fmt(value: Any, spec: str = ".4g") -> str:
-    """A table cell: numbers with ``spec``, ints with separators, None as 'n/a'."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        return format(value, spec)
-    return str(value)
+def fmt(value: Any, spec: str | None = None) -> str:
+    """A bench table cell (:func:`attn.formatting.format_value`, None as 'n/a')."""
+    return format_value(value, spec, missing="n/a")
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

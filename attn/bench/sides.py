@@ -20,12 +20,12 @@ import torch
 from attn.bench.report import fmt
 from attn.bench.worker import SIDE_FILE, SPEC_FILE
 from attn.errors import UserError
+from attn.fileio import atomic_write_json, read_json
 from attn.recipe import Recipe
 from attn.training.plots import new_figure, save_figure
-from attn.training.rundir import MetricsLog, atomic_write_json, create_run_dir, read_json
-from attn.training.trainer import WARMUP_STEPS_EXCLUDED
+from attn.training.rundir import MetricsLog, create_run_dir
 
-# What `train.max_time_s` counts, as the trainer implements it (attn/training/trainer.py).
+# What `train.max_time_s` counts (attn/training/trainer.py implements it; tests/bench check it).
 BUDGET_RULE = (
     "The time budget is train.max_time_s, the trainer's own clock: wall time from the first "
     "training step, counting training steps, the periodic evaluations, checkpoint saves and "
@@ -35,11 +35,15 @@ BUDGET_RULE = (
     "run then evaluates once more, so a run ends up to one log interval plus one evaluation "
     "past it (wall_time_s shows exactly how long it ran). Both sides are timed the same way."
 )
-THROUGHPUT_RULE = (
-    f"Throughput counts training steps only: it leaves out the first {WARMUP_STEPS_EXCLUDED} steps (warm-up: allocator, "
-    "cuDNN autotuning, compilation; reported as warmup_s) and the time spent in evaluations and "
-    "checkpoints. GPU time is taken after torch.cuda.synchronize at log points."
-)
+
+
+def throughput_rule(warmup_steps: int | None) -> str:
+    """What the throughput column counts (``warmup_steps`` from the sides' summary.json)."""
+    return (
+        f"Throughput counts training steps only: it leaves out the first {warmup_steps} steps (warm-up: allocator, "
+        "cuDNN autotuning, compilation; reported as warmup_s) and the time spent in evaluations and "
+        "checkpoints. GPU time is taken after torch.cuda.synchronize at log points."
+    )
 
 
 @dataclass
@@ -204,6 +208,7 @@ def common_fields(
         f"{items}_per_s": summary.get(f"{items}_per_s"),
         "setup_s": summary.get("setup_s"),
         "warmup_s": summary.get("warmup_s"),
+        "warmup_steps": summary.get("warmup_steps"),
         "train_time_s": summary.get("train_time_s"),
         "eval_time_s": summary.get("eval_time_s"),
         "wall_time_s": summary.get("wall_time_s"),
@@ -263,7 +268,7 @@ def speed_and_memory_rows(models: list[dict[str, Any]], items: str, items_label:
         model_row(models, "optimizer steps", "steps"),
         model_row(models, f"training {items_label}/s (warm-up excluded)", f"{items}_per_s", ",.0f"),
         model_row(models, "set-up before training: start, imports, data, model (s)", "setup_s", ".1f"),
-        model_row(models, f"warm-up, first {WARMUP_STEPS_EXCLUDED} steps (s)", "warmup_s", ".2f"),
+        model_row(models, f"warm-up, first {models[0].get('warmup_steps')} steps (s)", "warmup_s", ".2f"),
         model_row(models, "trainer wall time (s)", "wall_time_s", ".1f"),
         model_row(models, "  of which evaluation (s)", "eval_time_s", ".1f"),
         model_row(models, "whole process wall time (s)", "subprocess_wall_s", ".1f"),

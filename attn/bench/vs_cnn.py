@@ -10,29 +10,22 @@ the other; afterwards the bench checks that all sides used the same subjects in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from rich.console import Console
-from rich.markup import escape
+from rich.table import Table
 
 from attn.bench import sides
-from attn.bench.report import (
-    bench_environment,
-    create_bench_dir,
-    describe_machine,
-    fmt,
-    markdown_table,
-    rich_table,
-    write_report,
-)
-from attn.errors import RecipeError, UserError
+from attn.bench.compare import BenchOptions, Comparison, Trained, run_comparison
+from attn.bench.report import bench_environment, describe_machine, fmt, markdown_table, rich_table
+from attn.errors import RecipeError
+from attn.fileio import read_json
 from attn.models.eegnex import braindecode_problem
 from attn.recipe import Recipe, load_recipe, parse_recipe
-from attn.training.rundir import read_json
 
 DEFAULT_RECIPE = "eeg_sparse_lightweight"
 # key -> (built-in recipe whose model section the baseline uses, label, check of what it needs or None)
@@ -42,16 +35,9 @@ BASELINE_KEYS = ("mean_predictor_nrmse", "oracle_floor", "ridge_nrmse")
 
 
 @dataclass
-class CNNBenchOptions:
+class CNNBenchOptions(BenchOptions):
     """What `attn bench vs cnn` was asked for."""
 
-    recipe: str | None = None
-    device: str | None = None
-    budget_s: float | None = None
-    steps: int | None = None
-    overrides: list[str] = field(default_factory=list)
-    runs_dir: str | None = None
-    quiet: bool = False
     command: str = "attn bench vs cnn"
 
 
@@ -92,45 +78,44 @@ def available_baselines() -> tuple[list[str], dict[str, str]]:
     return keys, skipped
 
 
+class CNNComparison(Comparison):
+    """An EEG attention recipe against the convolutional baselines on its own subject split."""
+
+    name = "cnn"
+    metric = "val_nrmse"
+
+    def sides(self, device: torch.device, budget_keys: list[str]) -> list[sides.Side]:
+        attention = attention_recipe(self.opts.recipe or DEFAULT_RECIPE, self.opts.overrides, budget_keys)
+        keys, self.skipped = available_baselines()
+        group = [sides.Side("attention", "attention", attention)]
+        return group + [sides.Side(key, BASELINES[key][1], baseline_recipe(attention, key)) for key in keys]
+
+    def notes(self) -> list[str]:
+        return list(self.skipped.values())
+
+    def measure(self, trained: Trained) -> dict[str, Any]:
+        return {"split": check_same_split(trained.run_dirs)}
+
+    def report(self, trained: Trained, measured: dict[str, Any]) -> dict[str, Any]:
+        return assemble_report(self.opts, trained, self.skipped)
+
+    def markdown(self, report: dict[str, Any]) -> str:
+        return markdown(report)
+
+    def tables(self, report: dict[str, Any]) -> list[Table]:
+        labels = [m["label"] for m in report["models"].values()]
+        return [
+            rich_table("attention vs CNN", ["", *labels], model_rows(report)),
+            rich_table("baselines on the same split (NRMSE)", ["", "val", "test"], baseline_rows(report)),
+        ]
+
+    def title(self, report: dict[str, Any]) -> str:
+        return f"{report['settings']['attention_recipe']}: attention vs convolutional baselines"
+
+
 def run_cnn_bench(opts: CNNBenchOptions, console: Console) -> tuple[Path, dict[str, Any]]:
     """Train every side, check the splits, write the bench directory; (bench_dir, report)."""
-    from attn.training.device import resolve_device
-    from attn.training.distributed import launched_by_torchrun
-
-    if launched_by_torchrun():
-        raise UserError("attn bench runs each side on one device; start it without torchrun")
-    device = resolve_device(opts.device or "auto")
-    budget_keys, budget = sides.budget_overrides(opts.budget_s, opts.steps)
-    attention = attention_recipe(opts.recipe or DEFAULT_RECIPE, opts.overrides, budget_keys)
-    keys, skipped = available_baselines()
-    group = [sides.Side("attention", "attention", attention)]
-    group += [sides.Side(key, BASELINES[key][1], baseline_recipe(attention, key)) for key in keys]
-
-    bench_dir = create_bench_dir("cnn", opts.runs_dir)
-    console.print(f"[bold]attn bench vs cnn[/] -> {bench_dir}")
-    for note in skipped.values():
-        console.print(f"[yellow]note:[/] {escape(note)}")
-    run_dirs = {}
-    for side in group:
-        console.print(f"[bold]{side.label}[/]: {side.recipe.name} ({side.recipe.model_name})")
-        run_dirs[side.key] = sides.train_side(side, bench_dir, str(device), quiet=opts.quiet)
-    check_same_split(run_dirs)
-
-    report = assemble_report(opts, device, bench_dir, group, run_dirs, budget, skipped)
-    curves = {report["models"][s.key]["label"]: sides.eval_curve(run_dirs[s.key], "val_nrmse") for s in group}
-    sides.plot_curves(
-        curves,
-        "val_nrmse",
-        bench_dir / "val_nrmse_vs_time.png",
-        title=f"{attention.name}: attention vs convolutional baselines",
-    )
-    write_report(bench_dir, report, markdown(report))
-    console.print(
-        rich_table("attention vs CNN", ["", *(m["label"] for m in report["models"].values())], model_rows(report))
-    )
-    console.print(rich_table("baselines on the same split (NRMSE)", ["", "val", "test"], baseline_rows(report)))
-    console.print(f"report: {bench_dir / 'report.md'}")
-    return bench_dir, report
+    return run_comparison(CNNComparison(opts), console)
 
 
 def check_same_split(run_dirs: dict[str, Path]) -> dict[str, list[str]]:
@@ -146,16 +131,15 @@ def check_same_split(run_dirs: dict[str, Path]) -> dict[str, list[str]]:
     return first
 
 
-def assemble_report(
-    opts: CNNBenchOptions,
-    device: torch.device,
-    bench_dir: Path,
-    group: list[sides.Side],
-    run_dirs: dict[str, Path],
-    budget: dict[str, Any],
-    skipped: dict[str, str],
-) -> dict[str, Any]:
+def assemble_report(opts: CNNBenchOptions, trained: Trained, skipped: dict[str, str]) -> dict[str, Any]:
     """report.json: settings, every side's numbers, the baselines of the shared split."""
+    device, bench_dir, group, run_dirs, budget = (
+        trained.device,
+        trained.bench_dir,
+        trained.group,
+        trained.run_dirs,
+        trained.budget,
+    )
     attention = group[0].recipe
     models = {}
     for side in group:
@@ -196,7 +180,7 @@ def assemble_report(
             "loss": cfg.loss,
             "overrides": opts.overrides,
             "budget": sides.describe_budget(budget, attention),
-            "throughput_rule": sides.THROUGHPUT_RULE,
+            "throughput_rule": sides.throughput_rule(models["attention"].get("warmup_steps")),
             "order": ", then ".join(s.label for s in group) + ", each in its own process; nothing else alternates",
             "nrmse_rule": (
                 "NRMSE = RMSE / population std of the split's targets; val_nrmse and test_nrmse are the best "
@@ -220,9 +204,9 @@ def ridge_on_split(recipe: Recipe, subjects: dict[str, list[str]]) -> dict[str, 
     The classical baseline on the very split the models saw (its penalty is chosen by
     subject-grouped cross-validation inside the training split, so val is not used).
     """
+    from attn.datasets.eeg import load_dataset_once, split_from_subjects
     from attn.datasets.eeg.features import band_power_features, fit_ridge
-    from attn.training.metrics import nrmse
-    from attn.training.tasks.regression import load_dataset_once, split_from_subjects
+    from attn.metrics import nrmse
 
     dataset = load_dataset_once(recipe.data, progress=None)
     owner = np.asarray(dataset.subjects).astype(str)

@@ -11,24 +11,18 @@ the transformer's ``min_lr / lr`` ratio, and its dropout is the transformer's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
+from rich.table import Table
 
 from attn.bench import sides
+from attn.bench.compare import BenchOptions, Comparison, Trained, run_comparison
 from attn.bench.layers import layer_comparison
-from attn.bench.report import (
-    bench_environment,
-    create_bench_dir,
-    describe_machine,
-    fmt,
-    markdown_table,
-    rich_table,
-    write_report,
-)
+from attn.bench.report import bench_environment, describe_machine, fmt, markdown_table, rich_table
 from attn.bench.sizing import LSTMSize, count_model_parameters, size_lstm_like
 from attn.errors import RecipeError, UserError
 from attn.recipe import Recipe, load_recipe, parse_recipe
@@ -44,18 +38,11 @@ TUNED_LSTM_LR: dict[str, tuple[float, str]] = {
 
 
 @dataclass
-class LSTMBenchOptions:
+class LSTMBenchOptions(BenchOptions):
     """What `attn bench vs lstm` was asked for."""
 
-    recipe: str | None = None
-    device: str | None = None
-    budget_s: float | None = None
-    steps: int | None = None
-    overrides: list[str] = field(default_factory=list)
     lstm_lr: float | None = None
     lstm_dropout: float | None = None
-    runs_dir: str | None = None
-    quiet: bool = False
     generation_chars: int = 500
     generation_repeats: int = 3
     layer_repeats: int = 10
@@ -118,67 +105,74 @@ def lstm_tuning(transformer: Recipe, lr: float | None, dropout: float | None) ->
     return {"lr": lr, "lr_source": lr_source, "dropout": dropout, "dropout_source": dropout_source}
 
 
+class LSTMComparison(Comparison):
+    """The transformer recipe against a parameter-matched LSTM with its own tuned settings."""
+
+    name = "lstm"
+    metric = "val_loss"
+
+    def __init__(self, opts: LSTMBenchOptions):
+        super().__init__(opts)
+        self.opts: LSTMBenchOptions = opts
+
+    def sides(self, device: torch.device, budget_keys: list[str]) -> list[sides.Side]:
+        from attn.datasets.text import load_text_data
+
+        opts = self.opts
+        transformer = transformer_recipe(opts.recipe or default_recipe(device), opts.overrides, budget_keys)
+        self.vocab_size = len(load_text_data(transformer.data, transformer.model.block_size).vocab)
+        self.tuning = lstm_tuning(transformer, opts.lstm_lr, opts.lstm_dropout)
+        lstm, self.size = lstm_recipe(transformer, self.vocab_size, self.tuning["lr"], self.tuning["dropout"])
+        return [sides.Side("transformer", "transformer", transformer), sides.Side("lstm", "LSTM", lstm)]
+
+    def generation(self) -> dict[str, Any]:
+        chars = self.opts.generation_chars
+        return {"chars": chars, "repeats": self.opts.generation_repeats, "warmup_chars": min(chars, 50)}
+
+    def measure(self, trained: Trained) -> dict[str, Any]:
+        return {"layers": layer_comparison(trained.device, repeats=self.opts.layer_repeats)}
+
+    def report(self, trained: Trained, measured: dict[str, Any]) -> dict[str, Any]:
+        return assemble_report(self.opts, trained, self.size, self.tuning, measured["layers"], self.vocab_size)
+
+    def markdown(self, report: dict[str, Any]) -> str:
+        return markdown(report)
+
+    def tables(self, report: dict[str, Any]) -> list[Table]:
+        labels = [m["label"] for m in report["models"].values()]
+        return [
+            rich_table("transformer vs LSTM", ["", *labels], model_rows(report)),
+            rich_table("one layer, sequence 128, d_model 256, batch 4", LAYER_HEADERS, layer_rows(report)),
+        ]
+
+    def title(self, report: dict[str, Any]) -> str:
+        return f"{report['settings']['transformer_recipe']}: transformer vs LSTM"
+
+    def target(self, report: dict[str, Any]) -> float | None:
+        return report["target_val_loss"]
+
+
 def run_lstm_bench(opts: LSTMBenchOptions, console: Console) -> tuple[Path, dict[str, Any]]:
     """Train both sides, measure the layers, write the bench directory; (bench_dir, report)."""
-    from attn.datasets.text import load_text_data
-    from attn.training.device import resolve_device
-    from attn.training.distributed import launched_by_torchrun
-
-    if launched_by_torchrun():
-        raise UserError("attn bench runs each side on one device; start it without torchrun")
-    device = resolve_device(opts.device or "auto")
-    budget_keys, budget = sides.budget_overrides(opts.budget_s, opts.steps)
-    transformer = transformer_recipe(opts.recipe or default_recipe(device), opts.overrides, budget_keys)
-    vocab_size = len(load_text_data(transformer.data, transformer.model.block_size).vocab)
-    tuning = lstm_tuning(transformer, opts.lstm_lr, opts.lstm_dropout)
-    lstm, size = lstm_recipe(transformer, vocab_size, tuning["lr"], tuning["dropout"])
-    pair = [sides.Side("transformer", "transformer", transformer), sides.Side("lstm", "LSTM", lstm)]
-
-    bench_dir = create_bench_dir("lstm", opts.runs_dir)
-    console.print(f"[bold]attn bench vs lstm[/] -> {bench_dir}")
-    generation = {
-        "chars": opts.generation_chars,
-        "repeats": opts.generation_repeats,
-        "warmup_chars": min(opts.generation_chars, 50),
-    }
-    run_dirs = {}
-    for side in pair:
-        console.print(f"[bold]{side.label}[/]: {side.recipe.name} ({side.recipe.model_name})")
-        run_dirs[side.key] = sides.train_side(side, bench_dir, str(device), quiet=opts.quiet, generation=generation)
-    console.print("[bold]layers[/]: one attention layer vs one LSTM layer")
-    layers = layer_comparison(device, repeats=opts.layer_repeats)
-
-    report = assemble_report(opts, device, bench_dir, pair, run_dirs, size, tuning, budget, layers, vocab_size)
-    curves = {report["models"][s.key]["label"]: sides.eval_curve(run_dirs[s.key], "val_loss") for s in pair}
-    sides.plot_curves(
-        curves,
-        "val_loss",
-        bench_dir / "val_loss_vs_time.png",
-        title=f"{transformer.name}: transformer vs LSTM",
-        target=report["target_val_loss"],
-    )
-    write_report(bench_dir, report, markdown(report))
-    console.print(
-        rich_table("transformer vs LSTM", ["", *(m["label"] for m in report["models"].values())], model_rows(report))
-    )
-    console.print(rich_table("one layer, sequence 128, d_model 256, batch 4", LAYER_HEADERS, layer_rows(report)))
-    console.print(f"report: {bench_dir / 'report.md'}")
-    return bench_dir, report
+    return run_comparison(LSTMComparison(opts), console)
 
 
 def assemble_report(
     opts: LSTMBenchOptions,
-    device: torch.device,
-    bench_dir: Path,
-    pair: list[sides.Side],
-    run_dirs: dict[str, Path],
+    trained: Trained,
     size: LSTMSize,
     tuning: dict[str, Any],
-    budget: dict[str, Any],
     layers: dict[str, Any],
     vocab_size: int,
 ) -> dict[str, Any]:
     """report.json: settings, sizing, tuning, both sides' numbers and the layer comparison."""
+    device, bench_dir, pair, run_dirs, budget = (
+        trained.device,
+        trained.bench_dir,
+        trained.group,
+        trained.run_dirs,
+        trained.budget,
+    )
     transformer = pair[0].recipe
     curves = {s.key: sides.eval_curve(run_dirs[s.key], "val_loss") for s in pair}
     lstm_curve = curves["lstm"]
@@ -225,7 +219,7 @@ def assemble_report(
             "eval_batches": cfg.eval_batches,
             "overrides": opts.overrides,
             "budget": sides.describe_budget(budget, transformer),
-            "throughput_rule": sides.THROUGHPUT_RULE,
+            "throughput_rule": sides.throughput_rule(models["transformer"].get("warmup_steps")),
             "order": "transformer first, then LSTM, each in its own process; nothing else alternates",
             "val_loss_rule": (
                 "val loss during training: mean cross-entropy (nats/char) on the same fixed "

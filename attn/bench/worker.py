@@ -4,8 +4,8 @@ A fresh process per side keeps the sides apart: the peak resident set size of a 
 goes down, CUDA caches and compiled graphs stay behind, and a crash of one side cannot take the
 other's numbers with it. The spec (written by :func:`attn.bench.sides.train_side`) holds the
 resolved recipe, the run directory, the device, the torch thread count and what to measure after
-training. The worker trains with the same code as ``attn train`` (:func:`attn.training.run.train_in_dir`),
-then writes ``bench_side.json`` next to the run's own ``summary.json``:
+training. The worker trains with the same code as ``attn train`` (:func:`attn.runs.start_run`, with
+hooks for measurement), then writes ``bench_side.json`` next to the run's own ``summary.json``:
 
 - ``rss_before_model_mb``: RSS after imports (including those training would do lazily) and data
   loading, before the model exists
@@ -28,10 +28,10 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from attn.bench.measure import current_rss_mb, peak_rss_since_reset_mb, reset_peak_rss
 from attn.errors import TrainingDiverged, UserError
-from attn.training.device import peak_rss_mb
-from attn.training.rundir import atomic_write_json, read_json
+from attn.fileio import atomic_write_json, read_json
+from attn.process import current_rss_mb, peak_rss_mb, peak_rss_since_reset_mb, reset_peak_rss
+from attn.training.device import resolve_device
 
 SIDE_FILE = "bench_side.json"
 SPEC_FILE = "bench_spec.json"
@@ -87,39 +87,36 @@ def preload_lazy_imports() -> None:
 def run_side(spec: dict[str, Any]) -> dict[str, Any]:
     """Train the spec's recipe in its run directory and measure what the spec asks for."""
     from attn.recipe import recipe_from_dict
-    from attn.training.distributed import shutdown_world
-    from attn.training.run import RunOptions, prepare_runtime, train_in_dir
-    from attn.training.tasks import build_task
+    from attn.runs import RunHooks, RunOptions, start_run
 
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     run_dir = Path(spec["run_dir"])
     recipe = recipe_from_dict(spec["recipe"])
-    options = RunOptions(device=spec.get("device"), quiet=bool(spec.get("quiet")), console=Console())
-    runtime, world = prepare_runtime(recipe, options)
-    side: dict[str, Any] = {
-        "label": spec.get("label"),
-        "runtime": runtime.describe(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    try:
-        task = build_task(recipe)
+    side: dict[str, Any] = {"label": spec.get("label"), "torch_threads": torch.get_num_threads()}
+    clock: dict[str, float] = {}
+
+    def before_model() -> None:  # the data exist; what follows is the model's and training's memory
         preload_lazy_imports()
         side["rss_before_model_mb"] = current_rss_mb()
-        peak_was_reset = reset_peak_rss()
-        start = time.perf_counter()
-        try:
-            train_in_dir(recipe, task, run_dir, runtime, world, options, label=spec.get("label"))
-        except TrainingDiverged as err:
-            side["diverged"] = str(err)
-        side["process_train_s"] = time.perf_counter() - start
-    finally:
-        shutdown_world(world)
-    side["training_peak_rss_mb"] = peak_rss_since_reset_mb() if peak_was_reset else None
+        side["peak_was_reset"] = reset_peak_rss()
+        clock["start"] = time.perf_counter()
+
+    def after_training() -> None:
+        side["process_train_s"] = time.perf_counter() - clock["start"]
+
+    hooks = RunHooks(before_model=before_model, after_training=after_training)
+    options = RunOptions(device=spec.get("device"), quiet=bool(spec.get("quiet")), console=Console(), hooks=hooks)
+    try:
+        outcome = start_run(recipe, options, run_dir=run_dir)
+        side["runtime"] = outcome.summary.get("device")
+    except TrainingDiverged as err:
+        side["diverged"] = str(err)
+    side["training_peak_rss_mb"] = peak_rss_since_reset_mb() if side.pop("peak_was_reset", False) else None
     side["process_peak_rss_mb"] = peak_rss_mb()
     generation = spec.get("generation")
     if generation and "diverged" not in side:
-        side["generation"] = generation_speed(run_dir, runtime.device, **generation)
+        side["generation"] = generation_speed(run_dir, resolve_device(spec.get("device") or "auto"), **generation)
     atomic_write_json(run_dir / SIDE_FILE, side)
     return side
 

@@ -7,63 +7,15 @@ exit with code 2; ``--debug`` or ``ATTN_DEBUG=1`` shows the traceback instead.
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
-import typer
-from rich.console import Console
-from rich.text import Text
-
-from attn.errors import UserError
-
-app = typer.Typer(
-    name="attn",
-    help="Train, sample and benchmark attention models on text and EEG.\n\n"
-    "Start with: attn recipes list, then attn train shakespeare_char_cpu.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
-console = Console()
-err_console = Console(stderr=True)
-_state = {"debug": bool(os.environ.get("ATTN_DEBUG"))}
-
-
-@app.callback()
-def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors (also ATTN_DEBUG=1)."),
-) -> None:
-    """Train, sample and benchmark attention models on text and EEG."""
-    if debug:
-        _state["debug"] = True
-
-
-def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a UserError raised by a command into one red line and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UserError as err:
-            if _state["debug"]:
-                raise
-            err_console.print(Text.assemble(("error: ", "bold red"), str(err)), highlight=False, soft_wrap=True)
-            raise typer.Exit(err.exit_code) from None
-
-    return wrapper
+from attn.cli import bench, evaluate, generate, recipes, train  # noqa: F401  (each registers its commands)
+from attn.cli.app import app, console, err_console, user_errors
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     app(args=argv if argv is not None else sys.argv[1:], prog_name="attn")
 
-
-# The command modules register themselves on `app` (they import it from here).
-from attn.cli import bench, evaluate, generate, recipes, train  # noqa: E402,F401
 
 __all__ = ["app", "console", "err_console", "main", "user_errors"]

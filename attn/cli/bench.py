@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from attn.cli import app, console, user_errors
+from attn.cli.app import app, console, user_errors
 from attn.errors import UserError
 
 bench_app = typer.Typer(help="Side-by-side benchmarks: attention vs its baselines.", no_args_is_help=True)

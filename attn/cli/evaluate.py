@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from attn.cli import app, console, user_errors
+from attn.cli.app import app, console, user_errors
 from attn.errors import UserError
 
 
@@ -31,7 +31,7 @@ def evaluate(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Recompute a run's metrics from its checkpoint and write eval.json into the run directory."""
-    from attn.training.evaluation import evaluate_run
+    from attn.inference.evaluate import evaluate_run
     from attn.training.progress import summary_table
 
     if split not in ("val", "test"):
@@ -46,7 +46,7 @@ def evaluate(
     console.print(summary_table(f"eval {run_dir}", rows))
     console.print(f"wrote {Path(run_dir) / 'eval.json'}")
     if attention_maps:
-        from attn.training.attention_report import write_attention_maps
+        from attn.inference.attention_maps import write_attention_maps
 
         report = write_attention_maps(run_dir, text or "", checkpoint=checkpoint, device=device)
         console.print(report.table)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from attn.cli import app, console, err_console, user_errors
+from attn.cli.app import app, console, err_console, user_errors
 from attn.errors import UserError
 
 

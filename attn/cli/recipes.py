@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from attn.cli import app, console, user_errors
+from attn.cli.app import app, console, user_errors
 from attn.errors import UserError
 
 recipes_app = typer.Typer(help="List, show, copy and validate recipes.", no_args_is_help=True)
@@ -54,8 +54,8 @@ def copy(
     force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
 ) -> None:
     """Start a recipe of your own from a built-in one."""
+    from attn.fileio import atomic_write_text
     from attn.recipe import resolve_recipe_path
-    from attn.training.rundir import atomic_write_text
 
     source = resolve_recipe_path(name)
     if path.exists() and not force:

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from attn.cli import app, console, user_errors
+from attn.cli.app import app, console, user_errors
 from attn.errors import UserError
 
 
@@ -61,7 +61,7 @@ def train(
       attn train --resume runs/shakespeare_char_cpu/20261123-101500
     """
     from attn.recipe import load_recipe
-    from attn.training.run import RunOptions, resume_run, start_run
+    from attn.runs import RunOptions, resume_run, start_run
 
     overrides = list(overrides or [])
     if resume is not None and recipe is not None:

@@ -7,6 +7,7 @@ file). Weights are always those of the plain model: no ``_orig_mod.`` (torch.com
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -16,10 +17,17 @@ import torch
 from torch import nn
 
 from attn.errors import CheckpointError
-from attn.training.rundir import atomic_torch_save
+from attn.fileio import atomic_write_bytes
 
 FORMAT = "attn-checkpoint-1"
 _PREFIXES = ("_orig_mod.", "module.")
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to memory, then write the bytes atomically (temporary file, fsync, rename)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -13,12 +13,14 @@ from attn.schema import option
 class TrainConfig:
     """How a model is trained. Steps count optimizer updates."""
 
-    batch_size: int = option(64, help="sequences (text) or windows (EEG) per optimizer step, over all GPUs", min=1)
+    batch_size: int = option(64, help="examples (sequences, windows) per optimizer step, over all processes", min=1)
     max_steps: Optional[int] = option(
-        5000, help="optimizer steps to train for (text); null to use epochs or max_time_s", min=1
+        5000, help="optimizer steps to train for; null to use epochs or max_time_s", min=1
     )
     epochs: Optional[int] = option(
-        None, help="passes over the training split (EEG); sets max_steps from the split size", min=1
+        None,
+        help="passes over the training split (tasks with a fixed training set); sets max_steps from its size",
+        min=1,
     )
     max_time_s: Optional[float] = option(
         None,
@@ -37,9 +39,11 @@ class TrainConfig:
         1.0, help="clip the global gradient norm to this value; null for no clipping", min=0, min_exclusive=True
     )
     eval_interval: Optional[int] = option(
-        250, help="evaluate every N steps (null: once per epoch for EEG, at the end for text)", min=1
+        250, help="evaluate every N steps (null: once per epoch for tasks with epochs, else at the end)", min=1
     )
-    eval_batches: int = option(200, help="batches per split in each evaluation during training (text)", min=1)
+    eval_batches: int = option(
+        200, help="batches per split in each evaluation during training (tasks that sample their evaluation)", min=1
+    )
     log_interval: int = option(10, help="log the training loss every N steps", min=1)
     checkpoint_interval: Optional[int] = option(
         None, help="save last.pt every N steps (null: at every evaluation)", min=1
@@ -65,11 +69,6 @@ class TrainConfig:
     )
     cuda_graphs: bool = option(
         False, help="replay each training step as one CUDA graph (CUDA, one process, fixed batch shape)"
-    )
-    loss: Literal["mse", "huber"] = option("mse", help="regression loss (EEG)")
-    folds: int = option(1, help="k-fold cross-validation by subject (EEG); 1 = a single train/val/test split", min=1)
-    adaptive_augmentation: bool = option(
-        False, help="adapt noise/smoothing augmentation with the feature-attention controller (EEG)"
     )
 
     def validate(self, section: str) -> None:

@@ -10,7 +10,6 @@ import contextlib
 import os
 import platform
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from attn.errors import UserError
+from attn.process import peak_rss_mb
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -64,17 +64,6 @@ class Runtime:
         if self.device.type == "cuda":
             name += f" ({torch.cuda.get_device_name(self.device)})"
         return f"{name}, {self.precision}{', compiled' if self.compile else ''}"
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (0 where the platform does not say)."""
-    try:
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-    except (ImportError, OSError):  # pragma: no cover - Windows
-        return 0.0
 
 
 def resolve_device(name: str) -> torch.device:

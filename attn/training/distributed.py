@@ -72,6 +72,10 @@ def broadcast_flags(world: World, flags: list[bool], device: torch.device) -> li
     return [bool(v) for v in tensor.tolist()]
 
 
-def barrier(world: World) -> None:
-    if world.distributed:
-        dist.barrier()
+def broadcast_values(world: World, values: list[float], device: torch.device) -> list[float]:
+    """Rank 0's float64 values on every rank (e.g. augmentation settings that must agree)."""
+    if not world.distributed:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return [float(v) for v in tensor.tolist()]

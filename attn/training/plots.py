@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from attn.training.rundir import atomic_write_bytes
+from attn.fileio import atomic_write_bytes
 
 
 def new_figure(width: float = 7.0, height: float = 4.5) -> Any:

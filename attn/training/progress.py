@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from attn.formatting import format_value
+
 
 class TrainingDisplay:
     """Progress for one training run (a context manager)."""
@@ -101,15 +103,3 @@ def summary_table(title: str, rows: list[tuple[str, Any]]) -> Table:
     for key, value in rows:
         table.add_row(key, format_value(value))
     return table
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        if abs(value) >= 1e5:
-            return f"{value:,.0f}"
-        return f"{value:.4g}" if abs(value) < 100 else f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)

@@ -1,19 +1,16 @@
-"""Run directories and the files in them, all written atomically.
+"""Run directories and their metrics log.
 
 ``runs/<recipe-name>/<timestamp>/`` holds the resolved recipe, ``metrics.jsonl``,
-``summary.json``, ``env.json``, ``checkpoints/`` and plots. A file is written to a temporary
-name in the same directory, flushed to disk and renamed over the target, so a reader (or a
-resumed run after SIGKILL) sees either the old or the new file, never a torn one.
+``summary.json``, ``env.json``, ``checkpoints/`` and plots. Every file but the log is written
+atomically (:mod:`attn.fileio`); the log is appended line by line and a torn last line (from a
+killed process) is skipped when read.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -23,52 +20,10 @@ from typing import Any
 import torch
 
 from attn.errors import CheckpointError, UserError
-from attn.fileio import atomic_write_bytes, atomic_write_text
+from attn.fileio import atomic_write_text, read_json, to_json
+from attn.process import attn_source_commit
 
 RUNS_ENV = "ATTN_RUNS_DIR"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def to_json(data: Any) -> str:
-    """JSON text with NaN/Inf written as null (strict JSON readers reject NaN)."""
-    return json.dumps(_finite(data), indent=2, default=_json_default, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, to_json(data) + "\n")
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to memory, then :func:`atomic_write_bytes`."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"'{path}' does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"'{path}' is not valid JSON ({err})") from None
 
 
 class MetricsLog:
@@ -78,9 +33,8 @@ class MetricsLog:
         self.path = Path(path)
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(_finite(record), default=_json_default, allow_nan=False)
         with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+            handle.write(to_json(record, indent=None) + "\n")
             handle.flush()
 
     def read(self) -> list[dict[str, Any]]:
@@ -131,39 +85,23 @@ def iter_runs(root: Path) -> Iterable[Path]:
 
 
 def latest_run(root: Path, family: str | None = None) -> Path:
-    """The newest run under ``root`` with a checkpoint, optionally of one task family."""
+    """The newest run under ``root`` with a checkpoint, optionally of one task family (env.json)."""
     candidates = []
     for run in iter_runs(root):
         if not any((run / "checkpoints" / n).exists() for n in ("best.pt", "last.pt")):
             continue
         if family is not None:
             try:
-                summary_family = read_json(run / "env.json").get("family")
+                run_family = read_json(run / "env.json").get("family")
             except CheckpointError:
                 continue
-            if summary_family != family:
+            if run_family != family:
                 continue
         candidates.append(run)
     if not candidates:
         what = f"{family} " if family else ""
         raise UserError(f"no {what}run with a checkpoint found under '{root}'; train one first")
     return max(candidates, key=lambda p: (p.stat().st_mtime, str(p)))
-
-
-def process_age_s() -> float:
-    """Seconds since this process started (interpreter start-up and imports included)."""
-    import psutil
-
-    return time.time() - psutil.Process().create_time()
-
-
-def git_commit(cwd: Path | None = None) -> str | None:
-    """The current git commit of the working directory, if it is a git checkout."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def environment_info(device: torch.device) -> dict[str, Any]:
@@ -181,7 +119,7 @@ def environment_info(device: torch.device) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
         "command": " ".join(sys.argv),
-        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "git_commit": attn_source_commit(),
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)

@@ -20,15 +20,17 @@ from torch import nn
 
 from attn.errors import TrainingDiverged
 from attn.models.registry import HasBlocks
+from attn.process import process_age_s
 from attn.training.checkpoint import capture_rng, load_model_weights, restore_rng, save_checkpoint
 from attn.training.config import TrainConfig
 from attn.training.cuda_graph import CudaGraphStep
 from attn.training.device import Runtime
 from attn.training.distributed import World, broadcast_flags, mean_across
 from attn.training.progress import TrainingDisplay
-from attn.training.rundir import MetricsLog, process_age_s
+from attn.training.rundir import MetricsLog
 from attn.training.schedule import learning_rate, set_learning_rate, step_progress
-from attn.training.tasks.base import Task
+from attn.training.seeds import batch_seed, dropout_seed
+from attn.training.task import Task
 
 WARMUP_STEPS_EXCLUDED = 5  # first steps (compilation, allocator warm-up) left out of throughput
 
@@ -81,6 +83,7 @@ class TrainResult:
     peak_memory_mb: float
     setup_s: float = 0.0  # process start to the first training step (imports, data, model)
     message: str = ""
+    warmup_steps: int = WARMUP_STEPS_EXCLUDED  # first steps of this process left out of items_per_s
 
 
 class StopFlag:
@@ -210,8 +213,8 @@ class Trainer:
         self.task.load_state_dict(own["task"])
         restore_rng(own["rng"], self.runtime.device)
         if reseed:
-            self.task.reseed(self.cfg.seed + 7919 * self.world.rank + self.state.step)
-            torch.manual_seed(self.cfg.seed + 104729 * self.world.rank + self.state.step)
+            self.task.reseed(batch_seed(self.cfg.seed, self.world.rank, self.state.step))
+            torch.manual_seed(dropout_seed(self.cfg.seed, self.world.rank, self.state.step))
         if self.world.is_main:
             self.metrics.truncate_after(self.state.step)
 
@@ -324,7 +327,7 @@ class Trainer:
                 state.step = step = step + 1
                 last = self.total_steps is not None and step >= self.total_steps
                 do_eval = eval_every is not None and (step % eval_every == 0 or last)
-                do_ckpt = do_eval or step % ckpt_every == 0 or last
+                do_ckpt = do_eval or (ckpt_every is not None and step % ckpt_every == 0) or last
                 if not (
                     step % cfg.log_interval == 0 or do_ckpt or stop.set or step - start_step == WARMUP_STEPS_EXCLUDED
                 ):

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.helpers import make_corpus
 
-def write_corpus(path: Path, n_chars: int = 4000, seed: int = 0) -> Path:
-    """Repeated words in random order: something a tiny model learns in a few steps."""
-    rng = random.Random(seed)
-    words = ["to", "be", "or", "not", "that", "is", "the", "question"]
-    lines = []
-    while sum(map(len, lines)) < n_chars:
-        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 8))).capitalize() + ".\n")
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
+
+def write_corpus(path: Path) -> Path:
+    """The shared test corpus (tests/helpers.py), a little shorter: something a tiny model learns in a few steps."""
+    return make_corpus(path, n_chars=4000)
 
 
 @pytest.fixture

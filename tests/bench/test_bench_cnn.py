@@ -4,67 +4,33 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from attn.cli import app
 from attn.datasets.eeg import load_eeg_dataset
 from attn.datasets.eeg.features import band_power_features, fit_ridge
 from attn.models.eegnex import braindecode_problem
 from attn.recipe import load_recipe
+from tests.helpers import eeg_recipe, independent_nrmse, run_cli
 
 pytestmark = pytest.mark.slow  # two training processes each
-runner = CliRunner()
 STEPS = 6  # 2 epochs of 24 training windows in batches of 8: more than the 5 warm-up steps
-
-
-def cli(*args: object):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+cli = run_cli
 
 
 def tiny_eeg_recipe(model: str) -> dict:
-    return {
-        "name": "tiny_eeg_bench",
-        "data": {
-            "n_subjects": 6,
-            "trials_per_subject": 6,
-            "seed": 5,
-            "val_fraction": 0.2,
-            "test_fraction": 0.2,
-            "split_seed": 1,
-        },
-        "model": {"name": model, "dropout": 0.1},
-        "train": {
-            "batch_size": 8,
-            "max_steps": None,
-            "epochs": 50,
-            "lr": 1e-3,
-            "min_lr": 1e-4,
-            "warmup_steps": 1,
-            "eval_interval": None,
-            "log_interval": 1,
-            "seed": 3,
-            "device": "cpu",
-        },
-    }
+    recipe = eeg_recipe(epochs=50)
+    recipe.update(name="tiny_eeg_bench", model={"name": model, "dropout": 0.1})
+    del recipe["description"]
+    return recipe
 
 
 def column(path: Path, name: str) -> list[float]:
     with open(path, newline="") as handle:
         return [float(row[name]) for row in csv.DictReader(handle)]
-
-
-def nrmse(y_true: list[float], y_pred: list[float]) -> float:
-    """RMSE over the population standard deviation of y_true, in plain float64 Python."""
-    n = len(y_true)
-    mean = math.fsum(y_true) / n
-    rmse = math.sqrt(math.fsum((p - t) ** 2 for t, p in zip(y_true, y_pred)) / n)
-    return rmse / math.sqrt(math.fsum((t - mean) ** 2 for t in y_true) / n)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +75,7 @@ def test_report_fields_match_each_runs_own_files(bench: Path) -> None:
         for split in ("val", "test"):
             predictions = run / f"predictions_{split}.csv"
             assert model[f"{split}_nrmse"] == pytest.approx(
-                nrmse(column(predictions, "y_true"), column(predictions, "y_pred")), rel=1e-9
+                independent_nrmse(column(predictions, "y_true"), column(predictions, "y_pred")), rel=1e-9
             )
     assert (bench / "val_nrmse_vs_time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (bench / "report.md").read_text()
@@ -135,7 +101,7 @@ def test_baselines_are_those_of_the_shared_split(bench: Path) -> None:
     for split in ("val", "test"):
         y = column(run / f"predictions_{split}.csv", "y_true")
         assert report["baselines"][f"{split}_mean_predictor_nrmse"] == pytest.approx(
-            nrmse(y, [mean] * len(y)), rel=1e-9
+            independent_nrmse(y, [mean] * len(y)), rel=1e-9
         )
         assert report["baselines"][f"{split}_oracle_floor"] > 0
 
@@ -151,7 +117,7 @@ def test_ridge_baseline_is_fitted_on_the_training_subjects_only(bench: Path) -> 
     ridge = fit_ridge(features[rows["train"]], data.y[rows["train"]], groups=owner[rows["train"]])
     for split in ("val", "test"):
         y = data.y[rows[split]].tolist()
-        expected = nrmse(y, ridge.predict(features[rows[split]]).tolist())
+        expected = independent_nrmse(y, ridge.predict(features[rows[split]]).tolist())
         assert report["baselines"][f"{split}_ridge_nrmse"] == pytest.approx(expected, rel=1e-9)
     text = (bench / "report.md").read_text()
     assert "band-power ridge" in text and "n/a" not in text.split("band-power ridge")[1].splitlines()[0]

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from attn.datasets.eeg.config import EEGDataConfig
 from attn.datasets.eeg.dataset import N_CHANNELS, N_TIMES, SFREQ, EEGDataset
-from attn.datasets.eeg.load import load_eeg_dataset
+from attn.datasets.eeg.load import load_dataset_once, load_eeg_dataset
 from attn.datasets.eeg.oracle import oracle_floor
-from attn.datasets.eeg.splits import subject_kfold, subject_split
+from attn.datasets.eeg.splits import (
+    fold_splits,
+    split_from_subjects,
+    subject_kfold,
+    subject_split,
+    subjects_by_split,
+)
 
 __all__ = [
     "EEGDataConfig",
@@ -20,8 +26,12 @@ __all__ = [
     "N_CHANNELS",
     "N_TIMES",
     "SFREQ",
+    "fold_splits",
+    "load_dataset_once",
     "load_eeg_dataset",
     "oracle_floor",
     "subject_kfold",
+    "split_from_subjects",
     "subject_split",
+    "subjects_by_split",
 ]

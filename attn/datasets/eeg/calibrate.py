@@ -21,7 +21,7 @@ from attn.datasets.eeg.features import band_power_features, fit_ridge
 from attn.datasets.eeg.oracle import oracle_floor
 from attn.datasets.eeg.splits import subject_kfold, subject_split
 from attn.datasets.eeg.synthetic import PRESETS, simulate
-from attn.training.metrics import nrmse
+from attn.metrics import nrmse
 
 
 def _parse_overrides(items: list[str]) -> dict[str, float]:

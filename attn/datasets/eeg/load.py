@@ -1,7 +1,9 @@
-"""``load_eeg_dataset``: the recipe's ``data`` section in, an :class:`EEGDataset` out (cached)."""
+"""``load_eeg_dataset``: the recipe's ``data`` section in, an :class:`EEGDataset` out (cached on disk);
+``load_dataset_once`` keeps the last one in memory too."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -9,8 +11,11 @@ from attn.datasets.eeg.cache import load_or_build
 from attn.datasets.eeg.config import EEGDataConfig
 from attn.datasets.eeg.dataset import EEGDataset
 from attn.datasets.eeg.synthetic import GENERATOR_VERSION, preset_params, simulate
+from attn.schema import section_to_dict
 
 Progress = Callable[[str], None]
+
+_loaded: tuple[str, EEGDataset] | None = None
 
 
 def synthetic_cache_params(cfg: EEGDataConfig) -> dict:
@@ -40,3 +45,17 @@ def load_eeg_dataset(cfg: EEGDataConfig, progress: Progress | None = None) -> EE
         progress=progress,
         what="simulated EEG",
     )
+
+
+def load_dataset_once(cfg: EEGDataConfig, progress: Progress | None = None) -> EEGDataset:
+    """The dataset of ``cfg``, kept in memory for the next call with the same config.
+
+    Cross-validation folds, and a run followed by ``attn eval`` in one process, share it
+    instead of reading ~250 MB again. Only the last dataset is kept.
+    """
+    global _loaded
+    key = json.dumps(section_to_dict(cfg), sort_keys=True, default=str)
+    if _loaded is None or _loaded[0] != key:
+        _loaded = None  # let the previous one be freed before the new one is read
+        _loaded = (key, load_eeg_dataset(cfg, progress=progress))
+    return _loaded[1]

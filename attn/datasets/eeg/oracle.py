@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from attn.training.metrics import nrmse
+from attn.metrics import nrmse
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from attn.datasets.eeg.dataset import EEGDataset
 from attn.errors import DataError
+
+SPLITS = ("train", "val", "test")
 
 
 def _shuffled_subjects(subjects: np.ndarray, seed: int) -> np.ndarray:
@@ -59,4 +62,52 @@ def subject_kfold(subjects: np.ndarray, k: int, seed: int) -> list[tuple[np.ndar
     for held in np.array_split(order, k):
         mask = np.isin(subjects, held)
         folds.append((np.flatnonzero(~mask), np.flatnonzero(mask)))
+    return folds
+
+
+def split_from_subjects(dataset: EEGDataset, subjects: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Window indices of each split given its subject ids (as stored in a checkpoint)."""
+    known = set(np.asarray(dataset.subjects).astype(str).tolist())
+    split = {}
+    for name in SPLITS:
+        wanted = [str(s) for s in subjects.get(name, [])]
+        missing = [s for s in wanted if s not in known]
+        if missing:
+            raise DataError(
+                f"the run's {name} subjects {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
+                f"are not in the data any more; the data changed since the run was trained"
+            )
+        split[name] = np.flatnonzero(np.isin(np.asarray(dataset.subjects).astype(str), wanted))
+    return split
+
+
+def subjects_by_split(dataset: EEGDataset, split: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """The sorted subject ids of each split's windows (what a checkpoint stores to pin the split)."""
+    subjects = np.asarray(dataset.subjects).astype(str)
+    return {name: sorted(np.unique(subjects[idx]).tolist()) for name, idx in split.items()}
+
+
+def fold_splits(dataset: EEGDataset, k: int, val_fraction: float, seed: int) -> list[dict[str, np.ndarray]]:
+    """Window indices ``{"train", "val", "test"}`` of each of ``k`` subject folds."""
+    n = dataset.n_subjects
+    if k > n:
+        raise DataError(
+            f"train.folds={k} is more than the {n} subjects in the data: every fold needs "
+            f"at least one held-out subject (lower train.folds or add subjects)"
+        )
+    if val_fraction <= 0:
+        raise DataError(
+            "cross-validation needs data.val_fraction > 0: an inner validation split of each "
+            "fold's training subjects picks its best checkpoint"
+        )
+    if n - -(-n // k) < 2:
+        raise DataError(
+            f"train.folds={k} with {n} subjects leaves fewer than 2 subjects per fold for "
+            f"training and validation (lower train.folds or add subjects)"
+        )
+    subjects = np.asarray(dataset.subjects)
+    folds = []
+    for rest, held in subject_kfold(subjects, k, seed):
+        inner = subject_split(subjects[rest], val_fraction, 0.0, seed)
+        folds.append({"train": rest[inner["train"]], "val": rest[inner["val"]], "test": held})
     return folds

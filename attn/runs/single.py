@@ -1,0 +1,301 @@
+"""One training run from start to finish: task, model, run directory, trainer, summary, plots.
+
+:func:`train_in_dir` is the one place a model is trained, for ``attn train``, each fold of a
+cross-validation and each side of a bench. It ends with ``summary.json``, a loss-curve PNG and a
+summary table. :class:`RunHooks` lets a caller measure around the phases without copying them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from attn.errors import CheckpointError, UserError
+from attn.fileio import atomic_write_json, atomic_write_text
+from attn.models import build_model
+from attn.models.registry import CountsFlops
+from attn.process import process_age_s
+from attn.recipe import Recipe, parse_recipe
+from attn.tasks import build_task
+from attn.training.checkpoint import load_checkpoint, load_model_weights
+from attn.training.device import Runtime, resolve_runtime
+from attn.training.distributed import World, init_world
+from attn.training.plots import plot_loss_curve
+from attn.training.progress import TrainingDisplay, summary_table
+from attn.training.rundir import MetricsLog, create_run_dir, environment_info, runs_root
+from attn.training.seeds import dropout_seed
+from attn.training.task import Task
+from attn.training.trainer import Trainer, TrainResult, raise_if_diverged
+
+# Peak dense bf16/fp16 tensor throughput, for model-FLOPs utilisation (datasheet figures).
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
+
+
+@dataclass
+class RunHooks:
+    """Callbacks around the phases of a run, for measurement (the bench worker uses them)."""
+
+    before_model: Callable[[], None] | None = None  # the task (its data) exists; the model does not yet
+    after_training: Callable[[], None] | None = None  # the summary is written
+
+
+@dataclass
+class RunOptions:
+    """How to run, as opposed to what to train (that is the recipe)."""
+
+    device: str | None = None
+    runs_dir: str | None = None
+    quiet: bool = False
+    console: Console = field(default_factory=Console)
+    hooks: RunHooks = field(default_factory=RunHooks)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    summary: dict[str, Any]
+
+
+def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World]:
+    """Device, precision and compilation for a recipe, and this process's place under torchrun."""
+    cfg = recipe.train
+    runtime = resolve_runtime(options.device or cfg.device, cfg.precision, cfg.compile)
+    world = init_world(runtime.device)
+    if world.distributed and cfg.batch_size % world.size:
+        raise UserError(f"train.batch_size {cfg.batch_size} must be divisible by the {world.size} processes")
+    if world.is_main:
+        for notice in runtime.notices:
+            options.console.print(f"[yellow]note:[/] {notice}")
+    return runtime, world
+
+
+def write_run_files(run_dir: Path, recipe: Recipe, runtime: Runtime, world: World, **env: Any) -> None:
+    """``recipe.yaml`` (the resolved recipe) and ``env.json`` of a new run directory (rank 0 only)."""
+    if not world.is_main:
+        return
+    atomic_write_text(run_dir / "recipe.yaml", recipe.to_yaml())
+    info = environment_info(runtime.device)
+    atomic_write_json(
+        run_dir / "env.json",
+        {**info, "family": recipe.family, "runtime": runtime.describe(), "world_size": world.size, **env},
+    )
+
+
+def check_resume_overrides(overrides: list[str], frozen: tuple[str, ...] = ()) -> None:
+    """A resumed run may change ``train.*`` keys only (and not those in ``frozen``)."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if not key.startswith("train.") or key in frozen:
+            allowed = "train.* keys" + (f" other than {', '.join(frozen)}" if frozen else "")
+            raise UserError(f"override '{item}': a resumed run can only change {allowed}")
+
+
+def run_recipe_file(run_dir: Path) -> Path:
+    """``run_dir/recipe.yaml``, or the error that ``run_dir`` is not a run directory."""
+    path = Path(run_dir) / "recipe.yaml"
+    if not path.is_file():
+        raise UserError(f"'{run_dir}' is not a run directory (it has no recipe.yaml)")
+    return path
+
+
+def start_single(
+    recipe: Recipe, options: RunOptions, runtime: Runtime, world: World, run_dir: Path | None = None
+) -> RunOutcome:
+    """Train ``recipe`` in ``run_dir`` (default: a new directory under the runs root)."""
+    task = build_task(recipe, quiet=options.quiet)  # data problems stop the run before any directory exists
+    return train_in_dir(recipe, task, run_dir, runtime, world, options)
+
+
+def resume_single(run_dir: Path, overrides: list[str]) -> tuple[Recipe, dict[str, Any]]:
+    """The recipe (the checkpoint's, with ``overrides``) and checkpoint to continue ``run_dir`` from ``last.pt``."""
+    run_dir = Path(run_dir)
+    run_recipe_file(run_dir)
+    check_resume_overrides(overrides)
+    last = run_dir / "checkpoints" / "last.pt"
+    if not last.is_file():
+        raise CheckpointError(f"'{run_dir}' has no checkpoints/last.pt to resume from")
+    checkpoint = load_checkpoint(last)
+    recipe = parse_recipe(checkpoint["recipe"], run_dir.parent.name)
+    return (recipe.replace(overrides) if overrides else recipe), checkpoint
+
+
+def train_in_dir(
+    recipe: Recipe,
+    task: Task,
+    run_dir: Path | None,
+    runtime: Runtime,
+    world: World,
+    options: RunOptions,
+    checkpoint: dict[str, Any] | None = None,
+    label: str | None = None,
+) -> RunOutcome:
+    """Train ``task`` with ``recipe`` in ``run_dir`` (new, or resumed from ``checkpoint``).
+
+    ``run_dir`` None makes a new directory under the runs root once the model is built, so a
+    model that cannot be built leaves nothing behind.
+    """
+    cfg = recipe.train
+    console = options.console
+    if options.hooks.before_model:
+        options.hooks.before_model()
+    torch.manual_seed(cfg.seed)
+    model = build_model(recipe.model_name, recipe.model, **task.model_info()).to(runtime.device)
+    if world.distributed:  # same initial weights everywhere, different dropout per process
+        torch.manual_seed(dropout_seed(cfg.seed, world.rank))
+    if run_dir is None:
+        run_dir = create_run_dir(runs_root(options.runs_dir), recipe.name) if world.is_main else Path("/nonexistent")
+    task.setup(runtime, world, cfg.batch_size // world.size)
+    total_steps = _total_steps(cfg, task)
+    if checkpoint is None:
+        write_run_files(run_dir, recipe, runtime, world)
+    n_params = sum(p.numel() for p in model.parameters())
+    if world.is_main:
+        action = "resuming" if checkpoint else "training"
+        console.print(
+            f"[bold]{action}[/] {recipe.name} ({recipe.model_name}, {n_params:,} parameters) "
+            f"on {runtime.describe()}{f' x{world.size}' if world.distributed else ''} -> {run_dir}"
+        )
+    payload = {"recipe": recipe.to_dict(), "extras": task.checkpoint_extras(), "model_info": task.model_info()}
+    display = TrainingDisplay(
+        console, total_steps, quiet=options.quiet or not world.is_main, label=label or recipe.name, items=task.items
+    )
+    trainer = Trainer(
+        model=model,
+        task=task,
+        cfg=cfg,
+        runtime=runtime,
+        run_dir=run_dir,
+        world=world,
+        display=display,
+        total_steps=total_steps,
+        checkpoint_payload=payload,
+    )
+    if checkpoint is not None:
+        trainer.restore(checkpoint, run_dir / "checkpoints" / "last.pt")
+        if total_steps is not None and trainer.state.step >= total_steps:
+            console.print(f"run already finished its {total_steps} steps; extend it with train.max_steps=N")
+    wall_start = time.perf_counter()
+    with display:
+        result = trainer.run()
+    summary: dict[str, Any] = {}
+    if world.is_main:
+        summary = finish_run(recipe, task, model, runtime, run_dir, result, time.perf_counter() - wall_start, options)
+        if result.status == "interrupted":
+            console.print(
+                f"[yellow]interrupted[/] at step {result.state.step}; last.pt saved. Continue with: "
+                f"attn train --resume {run_dir}"
+            )
+    if options.hooks.after_training:
+        options.hooks.after_training()
+    raise_if_diverged(result)
+    return RunOutcome(run_dir, summary)
+
+
+def _total_steps(cfg: Any, task: Task) -> int | None:
+    if cfg.epochs is not None:
+        per_epoch = task.steps_per_epoch()
+        if per_epoch is None:
+            raise UserError("train.epochs needs a task that passes over a fixed training set; use train.max_steps")
+        return cfg.epochs * per_epoch
+    return cfg.max_steps
+
+
+def finish_run(
+    recipe: Recipe,
+    task: Task,
+    model: torch.nn.Module,
+    runtime: Runtime,
+    run_dir: Path,
+    result: TrainResult,
+    session_s: float,
+    options: RunOptions,
+) -> dict[str, Any]:
+    """Final evaluation of the best checkpoint, summary.json, plots and the summary table."""
+    state = result.state
+    summary: dict[str, Any] = {
+        "recipe": recipe.name,
+        "model": recipe.model_name,
+        "status": result.status,
+        "message": result.message,
+        "steps": state.step,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": runtime.describe(),
+        "metric": task.metric,
+        "best": {"step": state.best_step, **state.best_metrics},
+        "final": state.last_metrics,
+        f"{task.items}_per_s": result.items_per_s,
+        "train_time_s": result.train_time_s,
+        "eval_time_s": result.eval_time_s,
+        "warmup_s": result.warmup_s,
+        "warmup_steps": result.warmup_steps,
+        "setup_s": result.setup_s,
+        "wall_time_s": state.elapsed_s,
+        "session_wall_time_s": session_s,
+        "peak_memory_mb": result.peak_memory_mb,
+    }
+    mfu = model_flops_utilisation(model, result.items_per_s, runtime)
+    if mfu is not None:
+        summary["mfu"] = mfu
+    best = run_dir / "checkpoints" / "best.pt"
+    if recipe.train.final_eval != "none" and best.exists() and result.status != "diverged":
+        load_model_weights(model, load_checkpoint(best)["model"], best)
+        full = recipe.train.final_eval == "full"
+        summary["best_checkpoint_eval"] = {
+            "split": "val",
+            "full_split": full,
+            **task.final_report(model, runtime, run_dir, full=full),
+        }
+    summary["process_wall_s"] = process_age_s()
+    atomic_write_json(run_dir / "summary.json", summary)
+    plot_loss_curve(
+        MetricsLog(run_dir / "metrics.jsonl").read(),
+        run_dir / "loss_curve.png",
+        title=f"{recipe.name} ({recipe.model_name})",
+        metric=task.metric,
+    )
+    if not options.quiet:
+        options.console.print(summary_table(f"{recipe.name}: {result.status}", summary_rows(summary, task)))
+    return summary
+
+
+def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
+    """The rows of the end-of-run table."""
+    rows: list[tuple[str, Any]] = [
+        ("status", summary["status"]),
+        ("steps", summary["steps"]),
+        ("parameters", summary["parameters"]),
+    ]
+    metric = summary["metric"]
+    if summary["best"].get(metric) is not None:
+        rows.append((f"best {metric} (step {summary['best']['step']})", summary["best"][metric]))
+    if summary["final"].get(metric) is not None:
+        rows.append((f"final {metric}", summary["final"][metric]))
+    full = summary.get("best_checkpoint_eval", {})
+    if full.get(metric) is not None:
+        what = "whole val split" if full.get("full_split") else "sampled"
+        rows.append((f"best checkpoint {metric} ({what})", full[metric]))
+    rows += task.summary_rows(full)
+    rows += [
+        (f"{task.items}/s", summary[f"{task.items}_per_s"]),
+        ("wall time (s)", summary["wall_time_s"]),
+        ("peak memory (MiB)", summary["peak_memory_mb"]),
+        ("device", summary["device"]),
+    ]
+    if "mfu" in summary:
+        rows.append(("model FLOPs utilisation", f"{100 * summary['mfu']:.1f}%"))
+    return rows
+
+
+def model_flops_utilisation(model: torch.nn.Module, tokens_per_s: float, runtime: Runtime) -> float | None:
+    """Achieved over peak FLOP/s, on GPUs whose peak we know and models that count their FLOPs."""
+    if runtime.device.type != "cuda" or not isinstance(model, CountsFlops) or runtime.precision == "fp32":
+        return None
+    name = torch.cuda.get_device_name(runtime.device)
+    peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+    return model.flops_per_token() * tokens_per_s / peak if peak else None

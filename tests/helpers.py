@@ -1,0 +1,128 @@
+"""Helpers shared by the tests: tiny corpora and recipes that train in seconds, and CLI/run-directory readers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import yaml
+from typer.testing import CliRunner
+
+WORDS = ["to", "be", "or", "not", "that", "is", "the", "question", "whether", "tis", "nobler"]
+
+
+def make_corpus(path: Path, n_chars: int = 6000, seed: int = 0, words: list[str] = WORDS) -> Path:
+    """A corpus with learnable structure: repeated words in random order."""
+    rng = random.Random(seed)
+    lines: list[str] = []
+    while sum(map(len, lines)) < n_chars:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(3, 9)))
+        lines.append(line.capitalize() + ".\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def text_recipe(corpus: Path | str, **train: object) -> dict[str, Any]:
+    """A 2-layer, 32-wide transformer on ``corpus`` that trains 20 steps in about a second."""
+    settings: dict[str, Any] = {
+        "batch_size": 4,
+        "max_steps": 20,
+        "lr": 3e-3,
+        "min_lr": 3e-4,
+        "warmup_steps": 2,
+        "eval_interval": 10,
+        "eval_batches": 2,
+        "log_interval": 5,
+        "seed": 7,
+        "device": "cpu",
+    }
+    settings.update(train)
+    return {
+        "name": "tiny",
+        "description": "tiny test recipe",
+        "data": {"corpora": [str(corpus)]},
+        "model": {
+            "name": "char-transformer",
+            "n_layer": 2,
+            "n_head": 2,
+            "d_model": 32,
+            "block_size": 16,
+            "dropout": 0.1,
+        },
+        "train": settings,
+    }
+
+
+def eeg_recipe(**train: Any) -> dict[str, Any]:
+    """6 subjects x 6 trials of simulated EEG and a small CNN; val and test get one subject each."""
+    settings = {
+        "batch_size": 8,
+        "max_steps": None,
+        "epochs": 2,
+        "lr": 1e-3,
+        "min_lr": 1e-4,
+        "warmup_steps": 1,
+        "eval_interval": None,
+        "log_interval": 1,
+        "seed": 3,
+        "device": "cpu",
+    }
+    settings.update(train)
+    return {
+        "name": "tiny_eeg",
+        "description": "tiny EEG test recipe",
+        "data": {
+            "n_subjects": 6,
+            "trials_per_subject": 6,
+            "seed": 5,
+            "val_fraction": 0.2,
+            "test_fraction": 0.2,
+            "split_seed": 1,
+        },
+        "model": {"name": "eeg-cnn", "dropout": 0.1},
+        "train": settings,
+    }
+
+
+def write_recipe(folder: Path, recipe: dict[str, Any], name: str | None = None) -> Path:
+    path = Path(folder) / (name or f"{recipe['name']}.yaml")
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_cli(*args: Any) -> Any:
+    """``attn ARGS`` in this process (exceptions other than exits propagate, so bugs show)."""
+    from attn.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def only_run_dir(runs: Path, name: str | None = None) -> Path:
+    """The one run directory under ``runs`` (of recipe ``name``, or of the only recipe there)."""
+    folders = [Path(runs) / name] if name else sorted(p for p in Path(runs).iterdir() if p.is_dir())
+    dirs = sorted(p for folder in folders for p in folder.iterdir() if p.is_dir())
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def read_records(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+    """The ``kind`` ("train" or "eval") records of a run's metrics.jsonl."""
+    lines = (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def independent_nrmse(y_true: list[float], y_pred: list[float]) -> float:
+    """RMSE over the population standard deviation of y_true, in plain float64 Python (a reference for attn.metrics)."""
+    n = len(y_true)
+    mean = math.fsum(y_true) / n
+    rmse = math.sqrt(math.fsum((p - t) ** 2 for t, p in zip(y_true, y_pred)) / n)
+    return rmse / math.sqrt(math.fsum((t - mean) ** 2 for t in y_true) / n)
