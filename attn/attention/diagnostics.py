@@ -11,8 +11,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from attn.attention.multihead import MultiHeadAttention
-
 __all__ = ["GradientMonitor", "capture_attention", "head_diversity", "save_attention_heatmaps"]
 
 
@@ -101,14 +99,19 @@ class GradientMonitor:
 
 @contextlib.contextmanager
 def capture_attention(model: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
-    """Capture the weights of every :class:`MultiHeadAttention` in ``model`` during forwards.
+    """Capture the attention weights of every module in ``model`` that has a ``weights_hook``.
+
+    A module takes part by having a ``weights_hook`` attribute, ``None`` by default: while it is a
+    callable, every forward computes the weights (by the manual path, as with ``need_weights=True``)
+    and passes them, ``(B, H, Lq, Lk)``, to it. :class:`~attn.attention.MultiHeadAttention` and the
+    char-transformer's ``CausalSelfAttention`` do.
 
     Yields a dict ``module name -> weights (B, H, Lq, Lk)`` (detached, on the CPU), filled as
-    the model runs; a module called several times keeps its last call. The weights are computed
-    by the manual path, as with ``need_weights=True``.
+    the model runs; a module called several times keeps its last call. The previous hooks are
+    put back on exit.
     """
     captured: dict[str, torch.Tensor] = {}
-    attentions = [(name, m) for name, m in model.named_modules() if isinstance(m, MultiHeadAttention)]
+    attentions = [(name, m) for name, m in model.named_modules() if hasattr(m, "weights_hook")]
     previous = [m.weights_hook for _, m in attentions]
 
     def hook_for(name: str):

@@ -1,13 +1,16 @@
-"""`char-transformer`: a GPT-style decoder over characters.
+"""`char-transformer`: a GPT-style decoder over characters, laid out like nanoGPT's model.py.
 
-Token and learned position embeddings, pre-LayerNorm blocks of causal
-:class:`~attn.attention.MultiHeadAttention` and a GELU MLP, dropout, and an output head tied to
-the token embedding.
+Token embeddings (plus a learned position table, or rotary embeddings on queries and keys), a stack
+of pre-norm blocks (causal self-attention, then an MLP, each on a residual branch), a final norm and
+an output head. Recipe keys choose the variants (see :class:`CharTransformerConfig`); the defaults
+are the original model (learned positions, LayerNorm, GELU MLP, head tied to the token embedding),
+and its checkpoints load unchanged: the parameter names are the same as before these options.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,10 +18,23 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from attn.attention import MultiHeadAttention
+from attn.attention import scaled_dot_product_attention
+from attn.attention.positional import rotary
 from attn.errors import RecipeError
 from attn.models.registry import register_model
 from attn.schema import option
+
+NORM_EPS = 1e-5  # LayerNorm's default, used for every RMSNorm too (also under low-precision autocast)
+
+
+def swiglu_hidden(d_model: int) -> int:
+    """SwiGLU hidden width: ``8/3 * d_model`` rounded to the nearest multiple of 8 (at least 8).
+
+    Its three ``d_model x hidden`` matrices then hold about the ``8 * d_model^2`` weights of the GELU
+    MLP's two ``d_model x 4 d_model`` ones: exactly when ``d_model`` is a multiple of 3, otherwise
+    within ``8 * d_model`` per block.
+    """
+    return 8 * max(1, round(d_model / 3))
 
 
 @dataclass
@@ -32,9 +48,34 @@ class CharTransformerConfig:
     dropout: float = option(
         0.2, help="dropout on embeddings, attention weights and residual branches", min=0, max=1, max_exclusive=True
     )
-    bias: bool = option(False, help="biases in linear layers and LayerNorms")
+    bias: bool = option(False, help="biases in linear layers and LayerNorms (RMSNorm has none)")
     attention: Literal["sdpa", "manual"] = option(
         "sdpa", help="sdpa: torch's fused kernels; manual: the from-scratch path"
+    )
+    position: Literal["learned", "rope"] = option(
+        "learned",
+        help="learned: a position embedding table added to the token embeddings; rope: rotary embeddings "
+        "on queries and keys (Su et al. 2021), no table; rope needs an even head dim d_model/n_head",
+    )
+    norm: Literal["layernorm", "rmsnorm"] = option(
+        "layernorm", help="the blocks' and the final norm: LayerNorm, or RMSNorm (Zhang & Sennrich 2019)"
+    )
+    mlp: Literal["gelu", "relu2", "swiglu"] = option(
+        "gelu",
+        help="gelu: d -> 4d, GELU, 4d -> d; relu2: the same with relu(x)^2 (So et al. 2021); swiglu: "
+        "silu(gate(x)) * fc1(x) -> d (Shazeer 2020), hidden width 8/3*d_model rounded to a multiple of 8, "
+        "about the GELU MLP's parameter count",
+    )
+    qk_norm: bool = option(
+        False,
+        help="RMSNorm over the head dim (learned gain) on queries and keys before their dot product "
+        "(Henry et al. 2020; Dehghani et al. 2023)",
+    )
+    tie_embeddings: bool = option(
+        True, help="the output head shares the token embedding's weights; false: a separate head weight"
+    )
+    zero_init_proj: bool = option(
+        False, help="initialise the attention and MLP output projections to zero: every block starts as the identity"
     )
 
     def validate(self, section: str) -> None:
@@ -43,40 +84,115 @@ class CharTransformerConfig:
                 f"recipe key '{section}.d_model' ({self.d_model}) must be divisible by "
                 f"'{section}.n_head' ({self.n_head})"
             )
+        head_dim = self.d_model // self.n_head
+        if self.position == "rope" and head_dim % 2:
+            raise RecipeError(
+                f"recipe key '{section}.position' is 'rope', which rotates pairs of features and needs an even "
+                f"head dim, but '{section}.d_model' / '{section}.n_head' = {self.d_model} / {self.n_head} "
+                f"= {head_dim}"
+            )
 
 
-class MLP(nn.Module):
-    def __init__(self, d_model: int, dropout: float, bias: bool):
-        super().__init__()
-        self.fc1 = nn.Linear(d_model, 4 * d_model, bias=bias)
-        self.fc2 = nn.Linear(4 * d_model, d_model, bias=bias)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.fc2(F.gelu(self.fc1(x))))
+def make_norm(cfg: CharTransformerConfig) -> nn.Module:
+    """The configured norm over ``d_model``: LayerNorm (bias if ``cfg.bias``) or RMSNorm."""
+    if cfg.norm == "rmsnorm":
+        return nn.RMSNorm(cfg.d_model, eps=NORM_EPS)
+    return nn.LayerNorm(cfg.d_model, eps=NORM_EPS, bias=cfg.bias)
 
 
-class Block(nn.Module):
-    """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention over ``(B, T, d_model)``.
+
+    q, k and v come from their own projections (named as in
+    :class:`~attn.attention.MultiHeadAttention`: ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``),
+    are split into heads, optionally RMS-normalised (``qk_norm``) and rotated (``rope``), and go to
+    :func:`attn.attention.scaled_dot_product_attention` with ``causal=True``, dropout on the weights
+    in training, and the configured backend. The heads are merged, projected and dropped out.
+
+    ``weights_hook``: while a callable, every forward also computes the weights ``(B, H, T, T)``
+    (manual path) and passes them to it (:func:`attn.attention.capture_attention` uses this).
+    """
 
     def __init__(self, cfg: CharTransformerConfig):
         super().__init__()
-        self.ln1 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
-        self.attn = MultiHeadAttention(
-            cfg.d_model,
-            cfg.n_head,
-            dropout=cfg.dropout,
-            bias=cfg.bias,
-            backend=cfg.attention,
-            validate_inputs=False,
-        )
+        self.n_head = cfg.n_head
+        self.head_dim = cfg.d_model // cfg.n_head
+        self.rope = cfg.position == "rope"
+        self.attn_dropout = cfg.dropout
+        self.backend = cfg.attention
+        self.q_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.k_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.v_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.q_norm = nn.RMSNorm(self.head_dim, eps=NORM_EPS) if cfg.qk_norm else None
+        self.k_norm = nn.RMSNorm(self.head_dim, eps=NORM_EPS) if cfg.qk_norm else None
         self.resid_dropout = nn.Dropout(cfg.dropout)
-        self.ln2 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
-        self.mlp = MLP(cfg.d_model, cfg.dropout, cfg.bias)
+        self.weights_hook: Callable[[torch.Tensor], None] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        attended, _ = self.attn(self.ln1(x), causal=True)
-        x = x + self.resid_dropout(attended)
+        b, t, d = x.shape
+        q = self.q_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, T, head_dim)
+        k = self.k_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rope:
+            q, k = rotary(q), rotary(k)  # position t turns feature pair i by t * 10000^(-2i/head_dim)
+        want_weights = self.weights_hook is not None
+        y = scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            causal=True,  # query t sees keys 0..t
+            dropout_p=self.attn_dropout,
+            training=self.training,
+            return_weights=want_weights,
+            backend=self.backend,
+        )
+        if want_weights:
+            y, weights = y
+            self.weights_hook(weights.detach())
+        y = y.transpose(1, 2).reshape(b, t, d)  # merge the heads
+        return self.resid_dropout(self.out_proj(y))
+
+
+class MLP(nn.Module):
+    """The feed-forward branch: ``gelu`` and ``relu2`` are ``fc2(act(fc1(x)))`` with a ``4 d_model``
+    hidden layer (``relu2``: ``relu(h)^2``); ``swiglu`` is ``fc2(silu(gate(x)) * fc1(x))`` with
+    :func:`swiglu_hidden` units. Dropout on the output."""
+
+    def __init__(self, cfg: CharTransformerConfig):
+        super().__init__()
+        self.kind = cfg.mlp
+        hidden = swiglu_hidden(cfg.d_model) if cfg.mlp == "swiglu" else 4 * cfg.d_model
+        self.fc1 = nn.Linear(cfg.d_model, hidden, bias=cfg.bias)
+        self.gate = nn.Linear(cfg.d_model, hidden, bias=cfg.bias) if cfg.mlp == "swiglu" else None
+        self.fc2 = nn.Linear(hidden, cfg.d_model, bias=cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)
+        if self.kind == "gelu":
+            h = F.gelu(h)
+        elif self.kind == "relu2":
+            h = F.relu(h).square()
+        else:
+            h = F.silu(self.gate(x)) * h
+        return self.dropout(self.fc2(h))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + attn(ln1(x))``, then ``x + mlp(ln2(x))``."""
+
+    def __init__(self, cfg: CharTransformerConfig):
+        super().__init__()
+        self.ln1 = make_norm(cfg)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln2 = make_norm(cfg)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
         return x + self.mlp(self.ln2(x))
 
 
@@ -85,20 +201,25 @@ class CharTransformer(nn.Module):
 
     def __init__(self, cfg: CharTransformerConfig, vocab_size: int):
         super().__init__()
+        cfg.validate("model")
         self.cfg = cfg
         self.block_size = cfg.block_size
         self.tok_emb = nn.Embedding(vocab_size, cfg.d_model)
-        self.pos_emb = nn.Embedding(cfg.block_size, cfg.d_model)
+        self.pos_emb = nn.Embedding(cfg.block_size, cfg.d_model) if cfg.position == "learned" else None
         self.dropout = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
-        self.ln_f = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.ln_f = make_norm(cfg)
         self.head = nn.Linear(cfg.d_model, vocab_size, bias=False)
-        self.head.weight = self.tok_emb.weight  # tied input/output embeddings
+        if cfg.tie_embeddings:
+            self.head.weight = self.tok_emb.weight
         self.apply(self._init_weights)
-        # GPT-2 scaling: residual projections shrink with depth.
+        # Residual projections: GPT-2 scaling (shrink with depth), or zero so each block starts as the identity.
         for name, param in self.named_parameters():
             if name.endswith(("out_proj.weight", "fc2.weight")):
-                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+                if cfg.zero_init_proj:
+                    nn.init.zeros_(param)
+                else:
+                    nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -111,23 +232,35 @@ class CharTransformer(nn.Module):
         _, t = idx.shape
         if t > self.block_size:
             raise ValueError(f"sequence of {t} tokens is longer than block_size {self.block_size}")
-        pos = torch.arange(t, device=idx.device)
-        x = self.dropout(self.tok_emb(idx) + self.pos_emb(pos))
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(t, device=idx.device))
+        x = self.dropout(x)
         for block in self.blocks:
             x = block(x)
         return self.head(self.ln_f(x))
 
     def num_params(self, non_embedding: bool = False) -> int:
-        """Parameter count (tied weights once); without position embeddings if non_embedding."""
+        """Parameter count (tied weights once).
+
+        ``non_embedding`` leaves out the tables that are only looked up: the position table, and
+        the token table when the head is untied (a tied one is the head's matrix, so it stays).
+        """
         n = sum(p.numel() for p in self.parameters())
-        return n - self.pos_emb.weight.numel() if non_embedding else n
+        if non_embedding:
+            if self.pos_emb is not None:
+                n -= self.pos_emb.weight.numel()
+            if not self.cfg.tie_embeddings:
+                n -= self.tok_emb.weight.numel()
+        return n
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
         """Training FLOPs per token (forward + backward), PaLM appendix B convention.
 
-        6 * N (N = parameters without the position embedding, head included as it is tied)
+        6 * N (N = ``num_params(non_embedding=True)``: the head is included, lookups are not)
         plus 12 * n_layer * d_model * T for attention scores and values, counting the full
-        T x T matrix even though causal kernels skip about half of it.
+        T x T matrix even though causal kernels skip about half of it. Norms, the rotation and
+        the MLP's elementwise products are left out (a few FLOPs per parameter-free element).
         """
         t = seq_len or self.block_size
         return 6 * self.num_params(non_embedding=True) + 12 * self.cfg.n_layer * self.cfg.d_model * t
@@ -137,7 +270,8 @@ class CharTransformer(nn.Module):
     "char-transformer",
     task="text",
     config=CharTransformerConfig,
-    description="GPT-style character transformer (pre-LayerNorm, causal multi-head attention, tied embeddings)",
+    description="GPT-style character transformer (pre-norm causal self-attention; learned or rotary positions, "
+    "LayerNorm or RMSNorm, GELU, ReLU^2 or SwiGLU MLP, optional qk-norm, tied or untied head)",
 )
 def build_char_transformer(cfg: CharTransformerConfig, *, vocab_size: int) -> CharTransformer:
     return CharTransformer(cfg, vocab_size)

@@ -54,6 +54,35 @@ def test_capture_attention_equals_need_weights_and_restores_fast_path():
     assert model.first.weights_hook is None and model.second.weights_hook is None
 
 
+class FixedWeights(nn.Module):
+    """Not a MultiHeadAttention: it only follows the weights_hook convention."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights_hook = None
+
+    def forward(self, x):
+        weights = torch.softmax(x @ x.transpose(-2, -1), dim=-1)[:, None]  # (B, 1, L, L)
+        if self.weights_hook is not None:
+            self.weights_hook(weights)
+        return (weights[:, 0] @ x).sum()
+
+
+def test_capture_attention_takes_any_module_with_a_weights_hook():
+    model = nn.Sequential(FixedWeights(), nn.Identity())
+
+    def previous(weights):  # the hook in place before capturing
+        raise AssertionError("replaced while capturing")
+
+    model[0].weights_hook = previous
+    x = torch.randn(2, 3, 4)
+    with capture_attention(model) as captured:
+        model(x)
+    assert set(captured) == {"0"}
+    torch.testing.assert_close(captured["0"], torch.softmax(x @ x.transpose(-2, -1), dim=-1)[:, None])
+    assert model[0].weights_hook is previous
+
+
 def test_head_diversity_zero_iff_identical_and_one_for_disjoint():
     torch.manual_seed(1)
     one_head = torch.softmax(torch.randn(2, 1, 4, 6), dim=-1)
