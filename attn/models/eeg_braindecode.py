@@ -72,9 +72,12 @@ def import_braindecode_models(model: str = "eeg-braindecode") -> ModuleType:
             ) from None
         raise RecipeError(f"model {model} needs braindecode: {INSTALL_HINT} ({err})") from None
     except Exception as err:  # noqa: BLE001  (a broken third-party install can raise anything)
+        cause = err.__cause__ or err.__context__
+        # torchaudio's loader says only which of its files failed; the library it missed is in the cause
+        why = f", from {type(cause).__name__}: {_first_line(cause)}" if cause is not None else ""
         raise RecipeError(
             f"model {model} needs braindecode, which is installed but failed to import "
-            f"({type(err).__name__}: {err}); {_torchaudio_rule()}"
+            f"({type(err).__name__}: {_first_line(err)}{why}); {_torchaudio_rule()}"
         ) from None
 
 
