@@ -113,8 +113,11 @@ class LatencyReadout(nn.Module):
                 f"latency readout was built for {self.times.numel()} tokens (the recipe's window length), "
                 f"got {tokens.shape[1]}"
             )
-        weights = torch.softmax(self.scorer(tokens).squeeze(-1), dim=1)  # (B, T)
-        expected = weights @ self.times.to(weights.dtype)  # (B,) seconds after the stimulus
+        scores = self.scorer(tokens).squeeze(-1)
+        if scores.dtype in (torch.float16, torch.bfloat16):
+            scores = scores.float()  # autocast: a bf16 expectation would round the times to ~0.01 s
+        weights = torch.softmax(scores, dim=1)  # (B, T)
+        expected = (weights * self.times.to(weights.dtype)).sum(dim=1)  # (B,) s after the stimulus; no matmul
         self.last_weights = weights.detach()
         self.last_expected_time = expected.detach()
         return self.offset + self.scale * (expected - self.t_mid)

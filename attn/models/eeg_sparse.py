@@ -29,7 +29,7 @@ from attn.attention.positional import sinusoidal_positions
 from attn.attention.sparse import ChannelAttention, SparseTokenAttention, TemporalAttention
 from attn.errors import RecipeError
 from attn.models.eeg_layers import check_windows, conv_block, regression_head
-from attn.models.eeg_readouts import AttentionPooling, LatencyReadout, n_tokens, token_times
+from attn.models.eeg_readouts import POOL_FACTOR, AttentionPooling, LatencyReadout, n_tokens, token_times
 from attn.models.registry import register_model
 from attn.schema import option
 
@@ -125,7 +125,6 @@ class _SparseEEGModel(nn.Module):
         positional: bool = False,
         readout: nn.Module | None = None,
         readout_kind: str = "mean",
-        times: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.n_channels = n_channels
@@ -133,7 +132,6 @@ class _SparseEEGModel(nn.Module):
         self.readout_kind = readout_kind
         self._positions: torch.Tensor | None = None  # a cache, not state: checkpoints do not change
         self._positions_key: tuple | None = None
-        self._times = times
         self.gates = gates
         self.features = features
         self.blocks = nn.ModuleList(blocks)
@@ -188,7 +186,8 @@ class _SparseEEGModel(nn.Module):
             return None
         if self.readout.last_weights is None:
             raise RuntimeError(f"{self.name} has no readout weights before its first forward pass")
-        return self.readout.last_weights, self._times.to(self.readout.last_weights.device)
+        weights = self.readout.last_weights
+        return weights, token_times(POOL_FACTOR * weights.shape[1]).to(weights.device)
 
     def latency_expected_time(self) -> torch.Tensor | None:
         """``E[t]`` (B,) in seconds after the stimulus from the last forward pass (``readout: latency`` only).
@@ -204,14 +203,13 @@ class _SparseEEGModel(nn.Module):
 
 def _readout(cfg: EEGSparseLightweightConfig, dim: int, n_times: int) -> dict:
     """The readout keyword arguments of :class:`_SparseEEGModel` for ``cfg.readout``."""
-    times = token_times(n_times)
     if cfg.readout == "attention":
         module: nn.Module | None = AttentionPooling(dim)
     elif cfg.readout == "latency":
-        module = LatencyReadout(dim, times)
+        module = LatencyReadout(dim, token_times(n_times))
     else:
         module = None
-    return {"readout": module, "readout_kind": cfg.readout, "times": times}
+    return {"readout": module, "readout_kind": cfg.readout}
 
 
 class EEGSparseLightweight(_SparseEEGModel):

@@ -265,3 +265,23 @@ def test_plot_readout_weights_writes_one_png(tmp_path):
         plot_readout_weights(weights[:, :10], times, tmp_path / "bad.png")
     with pytest.raises(ValueError, match="response_times has 2 entries for 5 windows"):
         plot_readout_weights(weights, times, tmp_path / "bad.png", response_times=[1.0, 2.0])
+
+
+def test_attention_readout_times_follow_the_input_length():
+    model = make("eeg-sparse-lightweight", n_times=200, readout="attention").eval()
+    with torch.no_grad():
+        model(torch.randn(2, 129, 120))  # attention pooling takes any length
+    weights, times = model.readout_weights()
+    assert weights.shape == (2, 30)
+    torch.testing.assert_close(times, token_times(120))
+
+
+def test_latency_expectation_stays_float32_under_bf16_autocast():
+    readout = LatencyReadout(4, token_times(200))
+    tokens = torch.randn(3, 50, 4)
+    reference = readout(tokens)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = readout(tokens)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(readout.last_expected_time, (readout.last_weights * token_times(200)).sum(1))
+    torch.testing.assert_close(out, reference, atol=0.05, rtol=0)  # only the scorer runs in bf16
