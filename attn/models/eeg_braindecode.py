@@ -187,7 +187,7 @@ def _first_line(err: BaseException) -> str:
     task="eeg",
     config=EEGBraindecodeConfig,
     description="any braindecode model (model.arch, model.kwargs) as a peer, e.g. EEGNeX, EEGNet, Deep4Net "
-    "(needs attn[braindecode])",
+    "(needs the braindecode extra: docs/DEVELOPING.md)",
 )
 def build_eeg_braindecode(cfg: EEGBraindecodeConfig, *, n_channels: int, n_times: int) -> BraindecodeRegressor:
     models = import_braindecode_models("eeg-braindecode")

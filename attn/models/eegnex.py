@@ -53,7 +53,7 @@ def braindecode_problem() -> str | None:
     task="eeg",
     config=EEGNeXConfig,
     description="braindecode's EEGNeX, the official challenge baseline, for old runs "
-    "(new recipes: eeg-braindecode with arch EEGNeX; needs attn[braindecode])",
+    "(new recipes: eeg-braindecode with arch EEGNeX; needs the braindecode extra)",
 )
 def build_eegnex(cfg: EEGNeXConfig, *, n_channels: int, n_times: int) -> EEGNeXRegressor:
     models = import_braindecode_models()
