@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -70,6 +71,12 @@ def type_name(tp: Any) -> str:
     if origin is list:
         (inner,) = typing.get_args(tp)
         return f"list of {type_name(inner)}"
+    if origin is dict:
+        key_type, value_type = typing.get_args(tp)
+        values = "" if value_type is Any else f" to {type_name(value_type)}"
+        return f"mapping of {type_name(key_type)}{values}"
+    if tp is Any:
+        return "any value"
     if tp is type(None):
         return "null"
     return getattr(tp, "__name__", str(tp))
@@ -107,6 +114,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise RecipeError(f"recipe key '{key}' must be {type_name(tp)} (got {value!r})")
         return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        key_type, value_type = typing.get_args(tp)
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise RecipeError(f"recipe key '{key}' must be {type_name(tp)} (got {value!r})")
+        return {_coerce(k, key_type, f"{key} (a key)"): _coerce(v, value_type, f"{key}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return _plain(value, key)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -128,6 +144,27 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     else:  # pragma: no cover - a section declared a type this module does not handle
         raise TypeError(f"unsupported field type {tp!r} for {key}")
     raise RecipeError(f"recipe key '{key}' must be {type_name(tp)} (got {value!r})")
+
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+_YAML11_EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _plain(value: Any, key: str) -> Any:
+    """``value`` (a copy) if it is made of what YAML and JSON both write: scalars, lists and str-keyed mappings."""
+    if isinstance(value, str) and _YAML11_EXPONENT.match(value):
+        return float(value)  # 3e-4: YAML 1.1 reads it as text, the writer meant a number
+    if isinstance(value, _PLAIN_SCALARS):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise RecipeError(f"recipe key '{key}' must have text keys (got {list(value)!r})")
+        return {k: _plain(v, f"{key}.{k}") for k, v in value.items()}
+    raise RecipeError(
+        f"recipe key '{key}' must be a number, text, true/false, null, a list or a mapping (got {value!r})"
+    )
 
 
 def _parse_number(text: str) -> Any:
@@ -187,6 +224,9 @@ def build_section(cls: type[T], data: Any, section: str, *, ignore: tuple[str, .
         if isinstance(value, list):
             for i, item in enumerate(value):
                 _check_range(item, field.metadata, f"{key}[{i}]")
+        if isinstance(value, dict) and typing.get_args(hints[name])[1] is not Any:
+            for item_key, item in value.items():
+                _check_range(item, field.metadata, f"{key}.{item_key}")
         values[name] = value
     instance = cls(**values)
     validate = getattr(instance, "validate", None)

@@ -7,8 +7,14 @@ the resulting time steps (optionally with fixed sinusoidal position encodings ad
 connection and a LayerNorm, then a GELU feed-forward network with a residual connection (no
 second LayerNorm: the seed's parameter counts pin exactly one per block).
 
-For 129 channels the models have exactly 846,289 (lightweight) and 6,163,375 (improved)
-parameters. With 200 samples the attention sees 50 tokens in 25 heads of 2 tokens each.
+The tokens are read out as recipe key ``model.readout`` says (:mod:`attn.models.eeg_readouts`):
+``mean`` (the seed's average pooling, for the improved model average and max pooling
+concatenated, then the MLP head), ``attention`` (learned attention pooling into the head) or
+``latency`` (a softmax over the tokens whose expected time, rescaled, is the prediction).
+
+For 129 channels and ``readout: mean`` the models have exactly 846,289 (lightweight) and
+6,163,375 (improved) parameters. With 200 samples the attention sees 50 tokens in 25 heads of
+2 tokens each.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from attn.attention.positional import sinusoidal_positions
 from attn.attention.sparse import ChannelAttention, SparseTokenAttention, TemporalAttention
 from attn.errors import RecipeError
 from attn.models.eeg_layers import check_windows, conv_block, regression_head
+from attn.models.eeg_readouts import POOL_FACTOR, AttentionPooling, LatencyReadout, n_tokens, token_times
 from attn.models.registry import register_model
 from attn.schema import option
 
@@ -51,6 +58,13 @@ class EEGSparseLightweightConfig:
         "none",
         help="add fixed sinusoidal position encodings to the tokens before the attention blocks "
         "(no parameters; 'none' is the seed's model, which cannot tell where in the window a feature is)",
+    )
+    readout: Literal["mean", "attention", "latency"] = option(
+        "mean",
+        help="how the tokens become the prediction: mean (the seed's average pooling, improved: average and "
+        "max, then the MLP head), attention (a learned query's softmax over the tokens pools them into the "
+        "head) or latency (a softmax over the tokens whose expected time, offset + scale * (E[t] - mid), is "
+        "the prediction; no head)",
     )
 
 
@@ -92,7 +106,12 @@ class SparseBlock(nn.Module):
 
 
 class _SparseEEGModel(nn.Module):
-    """Shared forward: gates -> conv features (B, C, T') -> sparse blocks on (B, T', C) -> pool -> head."""
+    """Shared forward: gates -> conv features (B, C, T') -> sparse blocks on (B, T', C) -> readout.
+
+    ``readout`` (:mod:`attn.models.eeg_readouts`): ``mean`` pools with :meth:`pool` into
+    ``head``; ``attention`` pools with ``self.readout`` (an :class:`AttentionPooling`) into
+    ``head``; ``latency`` has no head, ``self.readout`` (a :class:`LatencyReadout`) predicts.
+    """
 
     name = ""
 
@@ -102,18 +121,22 @@ class _SparseEEGModel(nn.Module):
         gates: nn.Module,
         features: nn.Module,
         blocks: list[SparseBlock],
-        head: nn.Module,
+        head: nn.Module | None,
         positional: bool = False,
+        readout: nn.Module | None = None,
+        readout_kind: str = "mean",
     ) -> None:
         super().__init__()
         self.n_channels = n_channels
         self.positional = positional
+        self.readout_kind = readout_kind
         self._positions: torch.Tensor | None = None  # a cache, not state: checkpoints do not change
         self._positions_key: tuple | None = None
         self.gates = gates
         self.features = features
         self.blocks = nn.ModuleList(blocks)
-        self.head = head
+        self.readout = readout  # None for "mean": the seed's state-dict keys stay as they were
+        self.head = head  # None for "latency"
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:
         """The ``(T', C)`` sinusoidal encodings for ``tokens`` (B, T', C), built once per shape and device."""
@@ -127,6 +150,13 @@ class _SparseEEGModel(nn.Module):
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         return tokens.mean(dim=1)
 
+    def read_out(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens after the sparse blocks (B, T', C) -> predictions (B,)."""
+        if self.readout_kind == "latency":
+            return self.readout(tokens)
+        pooled = self.readout(tokens) if self.readout_kind == "attention" else self.pool(tokens)
+        return self.head(pooled).squeeze(-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_windows(x, self.n_channels, self.name)
         tokens = self.features(self.gates(x)).transpose(1, 2)
@@ -134,7 +164,7 @@ class _SparseEEGModel(nn.Module):
             tokens = tokens + self.positions(tokens)
         for block in self.blocks:
             tokens = block(tokens)
-        return self.head(self.pool(tokens)).squeeze(-1)
+        return self.read_out(tokens)
 
     def attention_maps(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``(weights, slot permutation)`` of each sparse block from the last forward pass.
@@ -145,13 +175,49 @@ class _SparseEEGModel(nn.Module):
             raise RuntimeError(f"{self.name} has no attention maps before its first forward pass")
         return [(b.last_weights, b.attention.last_permutation) for b in self.blocks]
 
+    def readout_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(weights (B, T'), token times (T',) in s after the stimulus)`` of the last forward pass.
+
+        None for ``readout: mean`` (no weights to show). The weights are detached and sum to 1
+        over the tokens; for ``latency`` they are the model's belief about when the decision
+        happened (``latency_expected_time()`` gives its expectation).
+        """
+        if self.readout is None:
+            return None
+        if self.readout.last_weights is None:
+            raise RuntimeError(f"{self.name} has no readout weights before its first forward pass")
+        weights = self.readout.last_weights
+        return weights, token_times(POOL_FACTOR * weights.shape[1]).to(weights.device)
+
+    def latency_expected_time(self) -> torch.Tensor | None:
+        """``E[t]`` (B,) in seconds after the stimulus from the last forward pass (``readout: latency`` only).
+
+        The prediction is ``offset + scale * (E[t] - t_mid)`` in standardised target units.
+        """
+        if self.readout_kind != "latency":
+            return None
+        if self.readout.last_expected_time is None:
+            raise RuntimeError(f"{self.name} has no readout weights before its first forward pass")
+        return self.readout.last_expected_time
+
+
+def _readout(cfg: EEGSparseLightweightConfig, dim: int, n_times: int) -> dict:
+    """The readout keyword arguments of :class:`_SparseEEGModel` for ``cfg.readout``."""
+    if cfg.readout == "attention":
+        module: nn.Module | None = AttentionPooling(dim)
+    elif cfg.readout == "latency":
+        module = LatencyReadout(dim, token_times(n_times))
+    else:
+        module = None
+    return {"readout": module, "readout_kind": cfg.readout}
+
 
 class EEGSparseLightweight(_SparseEEGModel):
-    """Channel attention, two conv blocks (128, 256), one sparse block, average pooling, head."""
+    """Channel attention, two conv blocks (128, 256), one sparse block, readout (average pooling + head)."""
 
     name = "eeg-sparse-lightweight"
 
-    def __init__(self, cfg: EEGSparseLightweightConfig, n_channels: int):
+    def __init__(self, cfg: EEGSparseLightweightConfig, n_channels: int, n_times: int = 200):
         d = cfg.dropout
         super().__init__(
             n_channels,
@@ -163,18 +229,20 @@ class EEGSparseLightweight(_SparseEEGModel):
             blocks=[
                 SparseBlock(256, 512, scale_factor=cfg.scale_factor, dropout=d, attention_dropout=cfg.attention_dropout)
             ],
-            head=regression_head([256, 128, 32, 1], d),
+            head=None if cfg.readout == "latency" else regression_head([256, 128, 32, 1], d),
             positional=cfg.positional_encoding == "sinusoidal",
+            **_readout(cfg, 256, n_times),
         )
 
 
 class EEGSparseImproved(_SparseEEGModel):
-    """Channel + temporal attention, three conv blocks (256, 512, 512), two sparse blocks,
-    average and max pooling concatenated, head."""
+    """Channel + temporal attention, three conv blocks (256, 512, 512), two sparse blocks, readout
+    (``mean``: average and max pooling concatenated into the head; ``attention``: the 512-wide
+    attention-pooled token into the head)."""
 
     name = "eeg-sparse-improved"
 
-    def __init__(self, cfg: EEGSparseImprovedConfig, n_channels: int):
+    def __init__(self, cfg: EEGSparseImprovedConfig, n_channels: int, n_times: int = 200):
         d = cfg.dropout
         super().__init__(
             n_channels,
@@ -190,8 +258,11 @@ class EEGSparseImproved(_SparseEEGModel):
                 )
                 for _ in range(2)
             ],
-            head=regression_head([1024, 256, 64, 1], d),
+            head=None
+            if cfg.readout == "latency"
+            else regression_head([1024 if cfg.readout == "mean" else 512, 256, 64, 1], d),
             positional=cfg.positional_encoding == "sinusoidal",
+            **_readout(cfg, 512, n_times),
         )
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -200,7 +271,7 @@ class EEGSparseImproved(_SparseEEGModel):
 
 def _check_data(name: str, cfg: EEGSparseLightweightConfig, n_channels: int, n_times: int) -> None:
     """Recipe errors for windows these models cannot take (too short, too few channels)."""
-    if n_times < 4:
+    if n_tokens(n_times) < 1:
         raise RecipeError(f"model {name} needs windows of at least 4 samples (two max-pools of 2); got {n_times}")
     if n_channels // cfg.channel_reduction < 1:
         raise RecipeError(
@@ -213,21 +284,21 @@ def _check_data(name: str, cfg: EEGSparseLightweightConfig, n_channels: int, n_t
     "eeg-sparse-lightweight",
     task="eeg",
     config=EEGSparseLightweightConfig,
-    description="channel attention, 2 conv blocks, 1 sparse token-attention block (846,289 params at 129 channels)",
+    description="channel attention, 2 conv blocks, 1 sparse token-attention block (846,289 params at 129 channels with readout mean; readouts mean, attention, latency)",
 )
 def build_eeg_sparse_lightweight(
     cfg: EEGSparseLightweightConfig, *, n_channels: int, n_times: int
 ) -> EEGSparseLightweight:
     _check_data("eeg-sparse-lightweight", cfg, n_channels, n_times)
-    return EEGSparseLightweight(cfg, n_channels)
+    return EEGSparseLightweight(cfg, n_channels, n_times)
 
 
 @register_model(
     "eeg-sparse-improved",
     task="eeg",
     config=EEGSparseImprovedConfig,
-    description="channel + temporal attention, 3 conv blocks, 2 sparse token-attention blocks (6,163,375 params at 129 channels)",
+    description="channel + temporal attention, 3 conv blocks, 2 sparse token-attention blocks (6,163,375 params at 129 channels with readout mean; readouts mean, attention, latency)",
 )
 def build_eeg_sparse_improved(cfg: EEGSparseImprovedConfig, *, n_channels: int, n_times: int) -> EEGSparseImproved:
     _check_data("eeg-sparse-improved", cfg, n_channels, n_times)
-    return EEGSparseImproved(cfg, n_channels)
+    return EEGSparseImproved(cfg, n_channels, n_times)

@@ -60,6 +60,17 @@ class HasAttentionMaps(Protocol):
     def attention_maps(self) -> list[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
+@runtime_checkable
+class HasReadoutWeights(Protocol):
+    """An EEG model whose readout keeps a softmax over time from its last forward pass.
+
+    ``readout_weights()`` returns ``(weights (B, T'), token times (T',) in seconds after the
+    stimulus)``, or None when the configured readout has no weights (``model.readout: mean``).
+    """
+
+    def readout_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None: ...
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A registered model: its recipe name, task family, config dataclass and builder."""

@@ -196,7 +196,10 @@ def test_builtin_eeg_recipes_validate_and_have_one_line_descriptions() -> None:
         assert result.exit_code == 0, result.output
         recipe = load_recipe(name)
         assert recipe.family == "eeg" and recipe.description and "\n" not in recipe.description.strip()
-        assert recipe.model.dropout == 0.4
+        if recipe.model_name == "eeg-braindecode":  # the braindecode model's own option
+            assert recipe.model.kwargs["drop_prob"] == 0.4
+        else:
+            assert recipe.model.dropout == 0.4
     assert load_recipe("eeg_hbn_example").data.source == "hbn"
 
 

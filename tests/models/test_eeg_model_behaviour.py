@@ -160,7 +160,8 @@ def test_data_the_sparse_models_cannot_take(name):
 
 def test_eegnex_without_braindecode_is_a_recipe_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "braindecode", None)  # makes the import fail even if installed
-    with pytest.raises(RecipeError, match=r"model eeg-eegnex needs braindecode: pip install 'attn\[eegnex\]'"):
+    monkeypatch.setitem(sys.modules, "braindecode.models", None)  # ... and already imported
+    with pytest.raises(RecipeError, match=r"model eeg-eegnex needs braindecode: pip install 'attn\[braindecode\]'"):
         make("eeg-eegnex")
 
 
@@ -174,6 +175,8 @@ def test_eegnex_with_a_broken_braindecode_install_is_a_recipe_error(monkeypatch)
 
     monkeypatch.setattr(importlib, "import_module", failing_import)
     with pytest.raises(RecipeError, match=r"installed but failed to import \(OSError: Could not load.*torchaudio"):
+        make("eeg-eegnex")
+    with pytest.raises(RecipeError, match=r"torchaudio, which must come from the same index and build as torch"):
         make("eeg-eegnex")
     assert eegnex.braindecode_problem().startswith("model eeg-eegnex needs braindecode")
 

@@ -112,3 +112,31 @@ def test_parts_match_their_share_of_the_count():
     )
     cnn = EEGCNN(EEGCNNConfig(), 129)
     assert n_params(cnn.head) == linear(128, 64) + linear(64, 32) + linear(32, 1)
+
+
+@pytest.mark.parametrize("channels", [129, 64])
+def test_readouts_change_the_counts_by_their_own_parameters(channels):
+    cfg_l, cfg_i = EEGSparseLightweightConfig, EEGSparseImprovedConfig
+    light_head = linear(256, 128) + linear(128, 32) + linear(32, 1)
+    improved_head = linear(1024, 256) + linear(256, 64) + linear(64, 1)
+    cases = {
+        ("light", "attention"): (
+            EEGSparseLightweight(cfg_l(readout="attention"), channels),
+            lightweight_count(channels) + 256,
+        ),
+        ("light", "latency"): (
+            EEGSparseLightweight(cfg_l(readout="latency"), channels),
+            lightweight_count(channels) - light_head + 256 + 2,
+        ),
+        ("improved", "attention"): (
+            EEGSparseImproved(cfg_i(readout="attention"), channels),  # attention-pooled 512 into the head, not 1024
+            improved_count(channels) - linear(1024, 256) + linear(512, 256) + 512,
+        ),
+        ("improved", "latency"): (
+            EEGSparseImproved(cfg_i(readout="latency"), channels),
+            improved_count(channels) - improved_head + 512 + 2,
+        ),
+    }
+    for key, (model, expected) in cases.items():
+        assert n_params(model) == expected, key
+    assert lightweight_count(129) + 256 == 846_545 and improved_count(129) - improved_head + 514 == 5_884_976

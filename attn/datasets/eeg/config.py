@@ -26,7 +26,21 @@ class EEGDataConfig:
     root: Optional[str] = option(None, help="hbn: folder of a BIDS dataset (or of several releases)")
     releases: list[str] = option([], help="hbn: subfolders of root to read, e.g. [R1, R2]; empty reads root itself")
     subjects: Optional[int] = option(
-        None, help="hbn: read at most this many subjects (the first by id), for quick tries", min=1
+        None, help="hbn: read at most this many subjects (the first by id, after exclusions), for quick tries", min=1
+    )
+    trial_rules: Literal["challenge", "all"] = option(
+        "challenge",
+        help="hbn: challenge = the EEG 2025 start kit's trials (each recording's last trial, which has no next "
+        "trial start, is dropped; its 9 excluded subjects are left out); all = every trial (the last one ends at "
+        "end_experiment or the end of the recording) and every subject (docs/eeg-data.md)",
+    )
+    exclude_subjects: list[str] = option(
+        [], help="hbn: subject ids to leave out (sub-NDAR... or NDAR...), in addition to those of the trial rules"
+    )
+    normalize: Literal["none", "window", "robust"] = option(
+        "none",
+        help="window scaling: none; window = per-window per-channel z-score; robust = per-channel median and "
+        "MAD fitted on the training windows only, applied to every split",
     )
     val_fraction: float = option(
         0.15, help="fraction of subjects held out for validation", min=0.0, max=1.0, max_exclusive=True
@@ -43,11 +57,18 @@ class EEGDataConfig:
                 f"recipe key '{section}.root' is required when {section}.source is 'hbn' "
                 f"(the folder of a local BIDS copy of the HBN EEG releases)"
             )
-        if self.source == "synthetic" and (self.root or self.releases or self.subjects):
+        if self.source == "synthetic" and (self.root or self.releases or self.subjects or self.exclude_subjects):
             raise RecipeError(
-                f"recipe keys '{section}.root', '{section}.releases' and '{section}.subjects' "
-                f"only apply when {section}.source is 'hbn'"
+                f"recipe keys '{section}.root', '{section}.releases', '{section}.subjects' and "
+                f"'{section}.exclude_subjects' only apply when {section}.source is 'hbn'"
             )
+        for i, subject in enumerate(self.exclude_subjects):
+            label = subject.removeprefix("sub-")
+            if not label.isalnum():
+                raise RecipeError(
+                    f"recipe key '{section}.exclude_subjects[{i}]' must be a subject id like sub-NDARAB123CDE "
+                    f"or NDARAB123CDE (got {subject!r})"
+                )
         if self.val_fraction + self.test_fraction >= 1.0:
             raise RecipeError(
                 f"recipe keys '{section}.val_fraction' + '{section}.test_fraction' must be < 1 "

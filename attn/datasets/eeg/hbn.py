@@ -2,10 +2,14 @@
 
 Recordings are ``sub-*/eeg/sub-*_task-contrastChangeDetection[_run-*]_eeg.{set,bdf}`` with their
 ``_events.tsv``. The trial rules (docs/eeg-data.md) are those of Challenge 1: a trial runs from a
-``contrastTrial_start`` to the next one (the last to ``end_experiment`` or the end of the
-recording); its stimulus is the first ``left_target``/``right_target`` in it and its response
-the first ``left_buttonPress``/``right_buttonPress`` at or after the stimulus and still in it;
-the target is response minus stimulus onset. Recordings not at 100 Hz are band-passed
+``contrastTrial_start`` to the next one; its stimulus is the first ``left_target``/``right_target``
+in it and its response the first ``left_buttonPress``/``right_buttonPress`` at or after the
+stimulus and still in it; the target is response minus stimulus onset. ``data.trial_rules``
+decides the last trial of a recording and the subjects: ``challenge`` (the default) follows the
+EEG 2025 start kit, whose trial table (eegdash's ``build_trial_table``) drops the last trial (it
+has no next start) and whose split leaves out 9 subjects (:data:`CHALLENGE_EXCLUDED_SUBJECTS`);
+``all`` ends the last trial at ``end_experiment`` or the end of the recording and keeps every
+subject. ``data.exclude_subjects`` leaves out more. Recordings not at 100 Hz are band-passed
 0.5-50 Hz and resampled to 100 Hz; recordings at 100 Hz are taken as already preprocessed (the
 challenge's L100 releases). Each window is +0.5..+2.5 s after the stimulus, in microvolts.
 """
@@ -31,7 +35,21 @@ END = "end_experiment"
 STIMULI = frozenset({"left_target", "right_target"})
 RESPONSES = frozenset({"left_buttonPress", "right_buttonPress"})
 L_FREQ, H_FREQ = 0.5, 50.0
-READER_VERSION = 1  # part of the cache key: bump when the trial or window rules change
+READER_VERSION = 2  # part of the cache key: bump when the trial or window rules change
+# Left out of the Challenge 1 (and 2) start kit's subject split: github.com/eeg2025/startkit,
+# challenge_1.py, `sub_rm`, added in commit 4e37d59 "removing the bad subjects" (2025-09-10).
+CHALLENGE_EXCLUDED_SUBJECTS = (
+    "NDARWV769JM7",
+    "NDARME789TD2",
+    "NDARUA442ZVF",
+    "NDARJP304NK1",
+    "NDARTY128YLU",
+    "NDARDW550GU6",
+    "NDARLD243KRE",
+    "NDARUJ292JXV",
+    "NDARBA381JGH",
+)
+DROP_REASONS = ("no_stimulus", "no_response", "off_recording", "last_trial")
 
 
 @dataclass
@@ -40,7 +58,12 @@ class TrialTable:
 
     stimulus: list[float] = field(default_factory=list)
     rt: list[float] = field(default_factory=list)
-    dropped: dict[str, int] = field(default_factory=lambda: {"no_stimulus": 0, "no_response": 0, "off_recording": 0})
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+
+    @property
+    def n_trials(self) -> int:
+        """Every trial start seen (usable or dropped before the windows are cut)."""
+        return len(self.stimulus) + sum(self.dropped[k] for k in ("no_stimulus", "no_response", "last_trial"))
 
 
 def find_recordings(root: Path, releases: list[str]) -> list[Path]:
@@ -102,13 +125,25 @@ def read_events(path: Path) -> list[tuple[float, str]]:
     return events
 
 
-def build_trials(events: list[tuple[float, str]], duration: float = float("inf")) -> TrialTable:
-    """Trials (stimulus onset, response time) from sorted events, by the Challenge 1 rules."""
+def build_trials(
+    events: list[tuple[float, str]], duration: float = float("inf"), rules: str = "challenge"
+) -> TrialTable:
+    """Trials (stimulus onset, response time) from sorted events, by the Challenge 1 rules.
+
+    ``rules="challenge"``: the last trial start has no next one and is dropped (counted as
+    ``last_trial``), as in the start kit; ``"all"``: it ends at the first ``end_experiment``
+    after it, or at ``duration``.
+    """
+    if rules not in ("challenge", "all"):
+        raise ValueError(f"trial rules must be 'challenge' or 'all', got {rules!r}")
     table = TrialTable()
     starts = [t for t, name in events if name == TRIAL_START]
     for i, start in enumerate(starts):
         if i + 1 < len(starts):
             end = starts[i + 1]
+        elif rules == "challenge":
+            table.dropped["last_trial"] += 1
+            continue
         else:
             end = next((t for t, name in events if name == END and t >= start), duration)
         inside = [(t, name) for t, name in events if start <= t < end]
@@ -178,12 +213,28 @@ def cut_windows(data: np.ndarray, table: TrialTable) -> tuple[np.ndarray, np.nda
     return X, np.asarray(table.rt, dtype=np.float64)[keep], np.asarray(table.stimulus)[keep]
 
 
-def _selected_recordings(cfg: EEGDataConfig) -> list[Path]:
-    recordings = find_recordings(Path(cfg.root).expanduser(), list(cfg.releases))
+def excluded_subjects(cfg: EEGDataConfig) -> set[str]:
+    """``sub-<label>`` ids that ``cfg`` leaves out: the trial rules' list and ``exclude_subjects``."""
+    labels = list(CHALLENGE_EXCLUDED_SUBJECTS) if cfg.trial_rules == "challenge" else []
+    labels += [s.removeprefix("sub-") for s in cfg.exclude_subjects]
+    return {f"sub-{label}" for label in labels}
+
+
+def _selected_recordings(cfg: EEGDataConfig) -> tuple[list[Path], list[str]]:
+    """The recordings to read and the excluded subjects that were found (sorted)."""
+    found = find_recordings(Path(cfg.root).expanduser(), list(cfg.releases))
+    excluded = excluded_subjects(cfg)
+    recordings = [p for p in found if subject_of(p) not in excluded]
+    if not recordings:
+        raise DataError(
+            f"every contrast-change-detection recording under {cfg.root} belongs to an excluded subject "
+            f"({', '.join(sorted({subject_of(p) for p in found}))}; data.trial_rules: {cfg.trial_rules}, "
+            f"data.exclude_subjects: {list(cfg.exclude_subjects)})"
+        )
     if cfg.subjects is not None:
         chosen = set(sorted({subject_of(p) for p in recordings})[: cfg.subjects])
         recordings = [p for p in recordings if subject_of(p) in chosen]
-    return recordings
+    return recordings, sorted({subject_of(p) for p in found} & excluded)
 
 
 def _cache_params(cfg: EEGDataConfig, recordings: list[Path]) -> dict:
@@ -196,6 +247,8 @@ def _cache_params(cfg: EEGDataConfig, recordings: list[Path]) -> dict:
     return {
         "source": "hbn",
         "reader": READER_VERSION,
+        "trial_rules": cfg.trial_rules,
+        "excluded": sorted(excluded_subjects(cfg)),
         "files": files,
         "window": [WINDOW_START_S, N_TIMES, SFREQ],
         "filter": [L_FREQ, H_FREQ],
@@ -206,32 +259,34 @@ def load_hbn(cfg: EEGDataConfig, progress: Callable[[str], None] | None = None) 
     """All usable CCD windows of the recordings that ``cfg`` selects (cached when ``cfg.cache``)."""
     if not cfg.root:
         raise DataError("data.root must name the HBN BIDS folder when data.source is 'hbn'")
-    recordings = _selected_recordings(cfg)
+    recordings, left_out = _selected_recordings(cfg)
     for path in recordings:  # fail before the slow part if an events file is missing
         if not events_path(path).is_file():
             raise DataError(f"recording has no events file: {events_path(path)} is missing")
     return load_or_build(
         "hbn",
         _cache_params(cfg, recordings),
-        lambda: _read_windows(cfg, recordings, progress),
+        lambda: _read_windows(cfg, recordings, left_out, progress),
         enabled=cfg.cache,
         progress=progress,
         what="HBN windows",
     )
 
 
-def _read_windows(cfg: EEGDataConfig, recordings: list[Path], progress: Callable[[str], None] | None) -> EEGDataset:
+def _read_windows(
+    cfg: EEGDataConfig, recordings: list[Path], left_out: list[str], progress: Callable[[str], None] | None
+) -> EEGDataset:
     """Read every recording, build its trials and cut the windows (the slow part, cached by the caller)."""
     _require_mne()
-    parts, dropped, n_trials, resampled = [], {"no_stimulus": 0, "no_response": 0, "off_recording": 0}, 0, 0
+    parts, dropped, n_trials, resampled = [], dict.fromkeys(DROP_REASONS, 0), 0, 0
     for i, path in enumerate(recordings):
         if progress is not None:
             progress(f"reading HBN recording {i + 1}/{len(recordings)}: {path.name}")
         events = read_events(events_path(path))
         data, sfreq = read_recording(path)
         resampled += sfreq != SFREQ
-        table = build_trials(events, duration=data.shape[1] / SFREQ)
-        n_trials += len(table.stimulus) + table.dropped["no_stimulus"] + table.dropped["no_response"]
+        table = build_trials(events, duration=data.shape[1] / SFREQ, rules=cfg.trial_rules)
+        n_trials += table.n_trials
         X, y, onsets = cut_windows(data, table)
         for key, count in table.dropped.items():
             dropped[key] += count
@@ -252,6 +307,8 @@ def _read_windows(cfg: EEGDataConfig, recordings: list[Path], progress: Callable
             "n_resampled": int(resampled),
             "n_trials": n_trials,
             "dropped": dropped,
+            "trial_rules": cfg.trial_rules,
+            "excluded_subjects": left_out,
             "n_windows": n_windows,
             "sfreq": SFREQ,
             "window_s": [WINDOW_START_S, WINDOW_START_S + N_TIMES / SFREQ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ def test_section_defaults_and_every_field_has_help():
     cfg = build_section(EEGDataConfig, {}, "data")
     assert (cfg.source, cfg.preset, cfg.trials_per_subject, cfg.cache) == ("synthetic", "default", 60, True)
     assert cfg.root is None and cfg.releases == [] and cfg.subjects is None
+    assert (cfg.trial_rules, cfg.exclude_subjects, cfg.normalize) == ("challenge", [], "none")
     for name, _type, _default, text in describe_section(EEGDataConfig):
         assert text, f"{name} has no help text"
 
@@ -28,6 +30,13 @@ def test_section_accepts_hbn_settings():
         EEGDataConfig, {"source": "hbn", "root": "/data/hbn", "releases": ["R1", "R2"], "subjects": 5}, "data"
     )
     assert cfg.releases == ["R1", "R2"] and cfg.subjects == 5
+    cfg = build_section(
+        EEGDataConfig,
+        {"source": "hbn", "root": "/x", "trial_rules": "all", "exclude_subjects": ["sub-NDARAB123CDE", "NDARX"]},
+        "data",
+    )
+    assert cfg.trial_rules == "all" and cfg.exclude_subjects == ["sub-NDARAB123CDE", "NDARX"]
+    assert build_section(EEGDataConfig, {"normalize": "robust"}, "data").normalize == "robust"
 
 
 @pytest.mark.parametrize(
@@ -42,10 +51,14 @@ def test_section_accepts_hbn_settings():
         ({"root": "/data"}, "only apply when"),
         ({"subjects": 0, "source": "hbn", "root": "/x"}, "data.subjects"),
         ({"n_subject": 3}, "did you mean 'n_subjects'"),
+        ({"trial_rules": "kit"}, "data.trial_rules"),
+        ({"exclude_subjects": ["sub-A01"]}, "only apply when"),
+        ({"source": "hbn", "root": "/x", "exclude_subjects": ["sub-A 01"]}, "data.exclude_subjects[0]"),
+        ({"normalize": "zscore"}, "data.normalize"),
     ],
 )
 def test_section_rejects_bad_values(mapping, message):
-    with pytest.raises(RecipeError, match=message.replace(".", r"\.")):
+    with pytest.raises(RecipeError, match=re.escape(message)):
         build_section(EEGDataConfig, mapping, "data")
 
 

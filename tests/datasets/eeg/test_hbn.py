@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from attn.datasets.eeg import EEGDataConfig, load_eeg_dataset
-from attn.datasets.eeg.hbn import build_trials, read_events
+from attn.datasets.eeg.hbn import CHALLENGE_EXCLUDED_SUBJECTS, build_trials, read_events
 from attn.errors import DataError
 
 pytest.importorskip("mne")
@@ -114,7 +114,7 @@ def hbn(root: Path, **kw) -> EEGDataConfig:
 
 
 def test_trials_windows_and_targets_follow_the_rules(bids_root):
-    data = load_eeg_dataset(hbn(bids_root, releases=["R1", "R2"]))
+    data = load_eeg_dataset(hbn(bids_root, releases=["R1", "R2"], trial_rules="all"))
     expected_y = [1.2, 0.65, 1.1, 1.3, 1.0, 2.5, 0.8]
     np.testing.assert_allclose(data.y, expected_y, atol=1e-6)
     assert data.y.dtype == np.float32 and data.X.dtype == np.float32 and data.X.shape == (7, 129, 200)
@@ -122,7 +122,8 @@ def test_trials_windows_and_targets_follow_the_rules(bids_root):
     np.testing.assert_allclose(data.meta["stimulus_onset"], [3.0, 9.0, 27.0, 6.0, 13.0, 21.0, 1.5])
     assert data.meta["recording"].tolist() == [0, 0, 0, 1, 1, 1, 2]
     info = data.info
-    assert info["dropped"] == {"no_stimulus": 1, "no_response": 2, "off_recording": 1}
+    assert info["dropped"] == {"no_stimulus": 1, "no_response": 2, "off_recording": 1, "last_trial": 0}
+    assert info["trial_rules"] == "all" and info["excluded_subjects"] == []
     assert (info["n_trials"], info["n_recordings"], info["n_resampled"]) == (11, 3, 1)
     assert (info["n_subjects"], info["n_windows"], info["source"]) == (2, 7, "hbn")
     assert info["recordings"][2] == f"R2/sub-B02/eeg/sub-B02_{TASK}_run-1_eeg.set"
@@ -141,11 +142,59 @@ def test_trials_windows_and_targets_follow_the_rules(bids_root):
 
 
 def test_root_with_several_releases_and_a_single_release_root(bids_root):
-    assert len(load_eeg_dataset(hbn(bids_root))) == 7
-    only_r1 = load_eeg_dataset(hbn(bids_root / "R1"))
+    assert len(load_eeg_dataset(hbn(bids_root, trial_rules="all"))) == 7
+    only_r1 = load_eeg_dataset(hbn(bids_root / "R1", trial_rules="all"))
     assert set(only_r1.subjects) == {"sub-A01"} and len(only_r1) == 6
     only_r2 = load_eeg_dataset(hbn(bids_root, releases=["R2"]))
     assert only_r2.subjects.tolist() == ["sub-B02"]
+
+
+def test_challenge_rules_drop_each_recordings_last_trial(bids_root):
+    data = load_eeg_dataset(hbn(bids_root))  # the default: trial_rules challenge
+    # A: the trial at 36 s (window off the end under 'all') has no next start; B: the one at 20 s;
+    # C: the one at 5 s (no response before end_experiment under 'all')
+    np.testing.assert_allclose(data.y, [1.2, 0.65, 1.1, 1.3, 1.0, 0.8], atol=1e-6)
+    np.testing.assert_allclose(data.meta["stimulus_onset"], [3.0, 9.0, 27.0, 6.0, 13.0, 1.5])
+    assert data.info["dropped"] == {"no_stimulus": 1, "no_response": 1, "off_recording": 0, "last_trial": 3}
+    assert data.info["n_trials"] == 11 and data.info["trial_rules"] == "challenge"
+    every = load_eeg_dataset(hbn(bids_root, trial_rules="all"))
+    keep = [0, 1, 2, 3, 4, 6]  # the same trials, the same windows
+    np.testing.assert_array_equal(data.X, every.X[keep])
+
+
+def _one_subject(root: Path, subject: str) -> None:
+    path = recording(root, "R9", subject, 1, "bdf")
+    write_bdf(path, signal_100(20), 100, HBN_CHANNELS)
+    write_events(events_of(path), EVENTS_C)
+
+
+def test_challenge_rules_leave_out_the_start_kits_subjects(tmp_path):
+    _one_subject(tmp_path, "NDARWV769JM7")  # first of the start kit's nine
+    _one_subject(tmp_path, "NDARAA000AAA")
+    data = load_eeg_dataset(hbn(tmp_path))
+    assert set(data.subjects) == {"sub-NDARAA000AAA"}
+    assert data.info["excluded_subjects"] == ["sub-NDARWV769JM7"]
+    every = load_eeg_dataset(hbn(tmp_path, trial_rules="all"))
+    assert set(every.subjects) == {"sub-NDARAA000AAA", "sub-NDARWV769JM7"} and every.info["excluded_subjects"] == []
+    assert len(CHALLENGE_EXCLUDED_SUBJECTS) == 9 and all(s.startswith("NDAR") for s in CHALLENGE_EXCLUDED_SUBJECTS)
+
+
+def test_exclude_subjects_with_or_without_the_sub_prefix(bids_root, tmp_path):
+    only_a = load_eeg_dataset(hbn(bids_root, exclude_subjects=["sub-B02"]))
+    assert set(only_a.subjects) == {"sub-A01"} and only_a.info["excluded_subjects"] == ["sub-B02"]
+    only_b = load_eeg_dataset(hbn(bids_root, exclude_subjects=["A01"], trial_rules="all"))
+    assert set(only_b.subjects) == {"sub-B02"} and only_b.info["excluded_subjects"] == ["sub-A01"]
+    capped = load_eeg_dataset(hbn(bids_root, exclude_subjects=["A01"], subjects=1))  # the cap counts after exclusion
+    assert set(capped.subjects) == {"sub-B02"}
+    with pytest.raises(DataError, match="every contrast-change-detection recording .* excluded subject"):
+        load_eeg_dataset(hbn(bids_root, exclude_subjects=["A01", "sub-B02"]))
+
+
+def test_trial_rules_and_exclusions_are_part_of_the_cache_key(bids_root, attn_cache):
+    load_eeg_dataset(hbn(bids_root, cache=True))
+    load_eeg_dataset(hbn(bids_root, cache=True, trial_rules="all"))
+    load_eeg_dataset(hbn(bids_root, cache=True, exclude_subjects=["sub-B02"]))
+    assert len(list(attn_cache.glob("eeg-hbn-*.npz"))) == 3
 
 
 def test_subject_cap_reads_the_first_subjects(bids_root):
@@ -174,14 +223,20 @@ def test_build_trials_and_read_events_directly(bids_root):
     (b_events,) = (bids_root / "R1").rglob("*run-2_events.tsv")
     events = read_events(b_events)  # names in trial_type
     assert events[0] == (5.0, "contrastTrial_start")
-    table = build_trials(events, duration=30.0)
+    table = build_trials(events, duration=30.0, rules="all")
     np.testing.assert_allclose(table.stimulus, [6.0, 13.0, 21.0])
     np.testing.assert_allclose(table.rt, [1.3, 1.0, 2.5])
+    table = build_trials(events, duration=30.0)  # challenge: the last trial has no next start
+    np.testing.assert_allclose(table.rt, [1.3, 1.0])
+    assert table.dropped["last_trial"] == 1 and table.n_trials == 3
     # a press exactly at the stimulus counts; trials without a start are ignored
     table = build_trials(
-        [(0.5, "left_target"), (1.0, "contrastTrial_start"), (2.0, "left_target"), (2.0, "left_buttonPress")]
+        [(0.5, "left_target"), (1.0, "contrastTrial_start"), (2.0, "left_target"), (2.0, "left_buttonPress")],
+        rules="all",
     )
     assert table.rt == [0.0] and table.dropped["no_stimulus"] == 0
+    with pytest.raises(ValueError, match="trial rules"):
+        build_trials(events, rules="kit")
 
 
 def _copy_without(bids_root: Path, tmp_path: Path, drop: str) -> Path:
@@ -228,6 +283,8 @@ def test_no_usable_trial_is_an_error(tmp_path):
     write_set(path, np.zeros((129, 1000)), 100, HBN_CHANNELS)
     write_events(events_of(path), [(1.0, "contrastTrial_start"), (2.0, "left_target")])
     with pytest.raises(DataError, match="no usable CCD trials.*'no_response': 1"):
+        load_eeg_dataset(hbn(tmp_path, trial_rules="all"))
+    with pytest.raises(DataError, match="no usable CCD trials.*'last_trial': 1"):
         load_eeg_dataset(hbn(tmp_path))
 
 
