@@ -59,9 +59,27 @@ class EEGTrainConfig(TrainConfig):
 
     loss: Literal["mse", "huber"] = option("mse", help="regression loss (EEG)")
     folds: int = option(1, help="k-fold cross-validation by subject (EEG); 1 = a single train/val/test split", min=1)
-    adaptive_augmentation: bool = option(
-        False, help="adapt noise/smoothing augmentation with the feature-attention controller (EEG)"
+    augmentation: Literal["none", "fixed", "adaptive"] = option(
+        "none",
+        help="noise + temporal smoothing of training windows (EEG): fixed at the controller's starting values, "
+        "or adapted after each evaluation by the feature-attention controller",
     )
+    adaptive_augmentation: bool = option(
+        False, help="the older spelling of train.augmentation=adaptive (EEG); kept so old recipes load"
+    )
+
+    def validate(self, section: str) -> None:
+        super().validate(section)
+        if self.adaptive_augmentation and self.augmentation == "fixed":
+            raise RecipeError(
+                f"recipe keys '{section}.adaptive_augmentation: true' and '{section}.augmentation: fixed' "
+                f"contradict each other; use {section}.augmentation alone"
+            )
+
+    @property
+    def augmentation_mode(self) -> str:
+        """``none``, ``fixed`` or ``adaptive``, with the older boolean key taken into account."""
+        return "adaptive" if self.adaptive_augmentation else self.augmentation
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ the other; afterwards the bench checks that all sides used the same subjects in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,17 @@ from attn.recipe import Recipe, load_recipe, parse_recipe
 DEFAULT_RECIPE = "eeg_sparse_lightweight"
 # key -> (built-in recipe whose model section the baseline uses, label, check of what it needs or None)
 BASELINES = {"cnn": ("eeg_cnn", "CNN", None), "eegnex": ("eeg_eegnex", "EEGNeX", braindecode_problem)}
-BASELINE_MODELS = ("eeg-cnn", "eeg-eegnex")
+BASELINE_MODELS = ("eeg-cnn", "eeg-eegnex", "eeg-braindecode")
+# The braindecode zoo peers benchmarked beside EEGNeX (issue #12); `--peers` picks any braindecode model.
+ZOO_PEERS = ("EEGNetv4", "ShallowFBCSPNet", "Deep4Net", "EEGConformer", "ATCNet", "CTNet")
 BASELINE_KEYS = ("mean_predictor_nrmse", "oracle_floor", "ridge_nrmse")
 
 
 @dataclass
 class CNNBenchOptions(BenchOptions):
-    """What `attn bench vs cnn` was asked for."""
+    """What `attn bench vs cnn` was asked for (``peers``: braindecode model names trained beside the baselines)."""
 
+    peers: list[str] = field(default_factory=list)
     command: str = "attn bench vs cnn"
 
 
@@ -66,6 +69,17 @@ def baseline_recipe(attention: Recipe, key: str) -> Recipe:
     return parse_recipe(raw, builtin)
 
 
+def peer_recipe(attention: Recipe, arch: str) -> Recipe:
+    """The attention recipe with a braindecode model (its own default options) as the model."""
+    raw = attention.to_dict()
+    raw["name"] = f"eeg_braindecode_{arch.lower()}"
+    raw["description"] = (
+        f"braindecode's {arch} on {attention.name}'s data and training settings, written by attn bench vs cnn"
+    )
+    raw["model"] = {"name": "eeg-braindecode", "arch": arch}
+    return parse_recipe(raw, raw["name"])
+
+
 def available_baselines() -> tuple[list[str], dict[str, str]]:
     """Baseline keys that can run here, and a note for each one skipped."""
     keys, skipped = [], {}
@@ -88,7 +102,14 @@ class CNNComparison(Comparison):
         attention = attention_recipe(self.opts.recipe or DEFAULT_RECIPE, self.opts.overrides, budget_keys)
         keys, self.skipped = available_baselines()
         group = [sides.Side("attention", "attention", attention)]
-        return group + [sides.Side(key, BASELINES[key][1], baseline_recipe(attention, key)) for key in keys]
+        group += [sides.Side(key, BASELINES[key][1], baseline_recipe(attention, key)) for key in keys]
+        if self.opts.peers:
+            problem = braindecode_problem()
+            if problem is not None:
+                self.skipped["peers"] = f"peers {', '.join(self.opts.peers)} skipped: {problem}"
+            else:
+                group += [sides.Side(f"peer_{arch}", arch, peer_recipe(attention, arch)) for arch in self.opts.peers]
+        return group
 
     def notes(self) -> list[str]:
         return list(self.skipped.values())

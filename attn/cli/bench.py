@@ -113,6 +113,12 @@ def vs_cnn(
     device: Optional[str] = _DEVICE,
     runs_dir: Optional[Path] = _RUNS_DIR,
     overrides: Optional[list[str]] = _RECIPE_OVERRIDES,
+    peers: Optional[str] = typer.Option(
+        None,
+        "--peers",
+        help="Comma-separated braindecode models to train beside the baselines, e.g. "
+        "EEGNetv4,ShallowFBCSPNet,Deep4Net,EEGConformer,ATCNet,CTNet ('zoo' for these six; needs the braindecode extra).",
+    ),
     quiet: bool = _QUIET,
 ) -> None:
     """EEG attention model vs eeg-cnn (and eeg-eegnex with braindecode) on one subject split: NRMSE, speed, memory.
@@ -121,12 +127,22 @@ def vs_cnn(
 
     Example: attn bench vs cnn --device cpu
     """
-    from attn.bench.vs_cnn import CNNBenchOptions, run_cnn_bench
+    from attn.bench.vs_cnn import ZOO_PEERS, CNNBenchOptions, run_cnn_bench
 
     command = _command(
-        "vs", "cnn", recipe=recipe, budget_s=budget_s, steps=steps, device=device, runs_dir=runs_dir, set=overrides
+        "vs",
+        "cnn",
+        recipe=recipe,
+        budget_s=budget_s,
+        steps=steps,
+        device=device,
+        runs_dir=runs_dir,
+        set=overrides,
+        peers=peers,
     )
+    names = [p.strip() for p in (peers or "").split(",") if p.strip()]
     opts = CNNBenchOptions(
+        peers=list(ZOO_PEERS) if names == ["zoo"] else names,
         recipe=recipe,
         device=device,
         budget_s=budget_s,

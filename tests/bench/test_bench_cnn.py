@@ -130,3 +130,13 @@ def test_user_errors_exit_2(tmp_path: Path) -> None:
     result = cli("bench", "vs", "cnn", "--recipe", "shakespeare_char_cpu", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "EEG recipe" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_zoo_peer_is_the_attention_recipe_with_a_braindecode_model() -> None:
+    from attn.bench.vs_cnn import attention_recipe, peer_recipe
+
+    attention = attention_recipe("eeg_sparse_lightweight", [], ["train.max_steps=3", "train.epochs=null"])
+    peer = peer_recipe(attention, "Deep4Net")
+    assert peer.model_name == "eeg-braindecode" and peer.model.arch == "Deep4Net"
+    assert peer.to_dict()["data"] == attention.to_dict()["data"]
+    assert peer.to_dict()["train"] == attention.to_dict()["train"]

@@ -49,9 +49,10 @@ def regression_task(
         split,
         loss=train.loss,
         seed=train.seed,
-        adaptive_augmentation=train.adaptive_augmentation,
+        augmentation=train.augmentation_mode,
         target_stats=target_stats,
         fold=fold,
+        normalize=recipe.data.normalize,
     )
 
 

@@ -51,8 +51,9 @@ def augment(
 class AdaptiveAugmentation:
     """Noise and smoothing of training batches, adapted by the feature-attention controller."""
 
-    def __init__(self, channel_std: torch.Tensor, seed: int, world: World | None = None):
+    def __init__(self, channel_std: torch.Tensor, seed: int, world: World | None = None, adapt: bool = True):
         self.world = world or World()
+        self.adapt = adapt  # False: sigma and tau stay at their starting values (train.augmentation=fixed)
         self.channel_std = channel_std
         self.controller = FeatureAttentionController(
             INITIAL_SIGMA, INITIAL_TAU, sigma_bounds=SIGMA_BOUNDS, tau_bounds=TAU_BOUNDS
@@ -70,6 +71,8 @@ class AdaptiveAugmentation:
 
     def observe(self, val_loss: float, windows: torch.Tensor) -> dict[str, float]:
         """Feed the controller patches of training windows and the new validation loss."""
+        if not self.adapt:
+            return {"aug_sigma": self.controller.sigma, "aug_tau": self.controller.tau}
         n, _, t = windows.shape
         size = min(PATCH_SAMPLES, t)
         pick = torch.randint(n, (min(PATCH_WINDOWS, n),), generator=self.generator)

@@ -5,7 +5,7 @@ the mean and population standard deviation of the TRAINING split only; the model
 standardised targets and the loss (MSE, or Huber with ``delta = 1`` standard deviation) is taken
 on them. Metrics are reported in seconds after de-standardising. The windows live on the run's
 device as one tensor per split; training batches come from :class:`~attn.tasks.eeg.batches.EpochBatches`
-and, with ``train.adaptive_augmentation``, pass through :mod:`attn.tasks.eeg.augmentation`.
+and, with ``train.augmentation`` fixed or adaptive, pass through :mod:`attn.tasks.eeg.augmentation`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from attn.datasets.eeg import EEGDataset, oracle_floor
+from attn.datasets.eeg.normalize import fit_normalizer
 from attn.datasets.eeg.splits import SPLITS, subjects_by_split
 from attn.errors import DataError, UserError
 from attn.metrics import nrmse, regression_metrics
@@ -47,9 +48,10 @@ class RegressionTask(Task):
         *,
         loss: str = "mse",
         seed: int = 0,
-        adaptive_augmentation: bool = False,
+        augmentation: str = "none",
         target_stats: tuple[float, float] | None = None,
         fold: dict[str, Any] | None = None,
+        normalize: str = "none",
     ):
         if loss not in ("mse", "huber"):
             raise ValueError(f"loss must be 'mse' or 'huber' (got {loss!r})")
@@ -59,8 +61,11 @@ class RegressionTask(Task):
         self._check_split()
         self.loss_name = loss
         self.seed = seed
-        self.adaptive = adaptive_augmentation
+        if augmentation not in ("none", "fixed", "adaptive"):
+            raise ValueError(f"augmentation must be 'none', 'fixed' or 'adaptive' (got {augmentation!r})")
+        self.augmentation_mode = augmentation
         self.fold = fold
+        self.normalize = normalize  # data.normalize: fitted on the training windows only, in setup()
         y_train = np.asarray(dataset.y, dtype=np.float64)[self.split["train"]]
         if target_stats is None:
             target_stats = (float(y_train.mean()), float(y_train.std()))
@@ -104,15 +109,19 @@ class RegressionTask(Task):
         self.X: dict[str, torch.Tensor] = {}
         self.z: dict[str, torch.Tensor] = {}
         y = np.asarray(self.dataset.y, dtype=np.float64)
+        scale = fit_normalizer(self.normalize, self.dataset.X, self.split["train"])
         for name, idx in self.split.items():
             if len(idx):
-                self.X[name] = torch.from_numpy(np.ascontiguousarray(self.dataset.X[idx], dtype=np.float32)).to(device)
+                windows = np.ascontiguousarray(scale(self.dataset.X[idx]), dtype=np.float32)
+                self.X[name] = torch.from_numpy(windows).to(device)
                 z = (y[idx] - self.target_mean) / self.target_std
                 self.z[name] = torch.from_numpy(z.astype(np.float32)).to(device)
         self.batches = EpochBatches(len(self.split["train"]), batch_size, self.seed + 1, world.rank, world.size, device)
         self.eval_batch_size = max(batch_size, EVAL_BATCH_SIZE)
-        if self.adaptive:
-            self.augmentation = AdaptiveAugmentation(self.X["train"].std(dim=(0, 2)), self.seed, world)
+        if self.augmentation_mode != "none":
+            self.augmentation = AdaptiveAugmentation(
+                self.X["train"].std(dim=(0, 2)), self.seed, world, adapt=self.augmentation_mode == "adaptive"
+            )
         if self._pending_state is not None:
             self.load_state_dict(self._pending_state)
 

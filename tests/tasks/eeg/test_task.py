@@ -180,6 +180,24 @@ def test_controller_updates_log_four_weights_and_stay_in_bounds(recipe) -> None:
     assert twin.after_evaluation({"val_loss": 0.6}) == task.after_evaluation({"val_loss": 0.6})
 
 
+def test_fixed_augmentation_keeps_the_starting_values_and_still_augments(recipe) -> None:
+    from attn.tasks.eeg.augmentation import INITIAL_SIGMA, INITIAL_TAU
+
+    adaptive = build_task(recipe.replace(["train.augmentation=adaptive"]))
+    fixed = build_task(recipe.replace(["train.augmentation=fixed"]))
+    plain = build_task(recipe)
+    for task in (adaptive, fixed, plain):
+        task.setup(CPU, World(), 8)
+    for loss in (1.0, 0.8, 0.7):
+        moved = adaptive.after_evaluation({"val_loss": loss})
+        kept = fixed.after_evaluation({"val_loss": loss})
+    assert (kept["aug_sigma"], kept["aug_tau"]) == (INITIAL_SIGMA, INITIAL_TAU)
+    assert (moved["aug_sigma"], moved["aug_tau"]) != (INITIAL_SIGMA, INITIAL_TAU)  # the loss fell twice
+    x_fixed, _ = fixed.next_batch()
+    x_plain, _ = plain.next_batch()  # same seed: the same windows, before augmentation
+    assert x_fixed.shape == x_plain.shape and not torch.equal(x_fixed, x_plain)
+
+
 def test_overlapping_splits_are_rejected(dataset: EEGDataset) -> None:
     subjects = np.asarray(dataset.subjects).astype(str)
     first = np.flatnonzero(subjects == subjects[0])
@@ -188,3 +206,33 @@ def test_overlapping_splits_are_rejected(dataset: EEGDataset) -> None:
         RegressionTask(dataset, {"train": np.concatenate([first, rest]), "val": first, "test": np.array([], int)})
     with pytest.raises(DataError, match="val_fraction"):
         RegressionTask(dataset, {"train": rest, "val": np.array([], int), "test": first})
+
+
+def test_robust_normalisation_uses_training_windows_only(recipe, dataset: EEGDataset) -> None:
+    from attn.datasets.eeg.normalize import fit_robust
+
+    split = build_task(recipe).split
+    task = RegressionTask(dataset, split, normalize="robust")
+    task.setup(CPU, World(), 8)
+    stats = fit_robust(dataset.X, split["train"])  # the reference: float64 median/MAD of the training windows
+    expected = (dataset.X[split["test"]].astype(np.float64) - stats.median[None, :, None]) / np.maximum(
+        stats.mad, 1e-6
+    )[None, :, None]
+    np.testing.assert_allclose(task.X["test"].numpy(), expected, rtol=1e-5, atol=1e-5)
+    # a test subject's data changing does not move what the training windows look like
+    poisoned = EEGDataset(dataset.X.copy(), dataset.y, dataset.subjects, dataset.info, dataset.meta)
+    poisoned.X[split["test"]] *= 100.0
+    twin = RegressionTask(poisoned, split, normalize="robust")
+    twin.setup(CPU, World(), 8)
+    assert torch.equal(twin.X["train"], task.X["train"]) and torch.equal(twin.X["val"], task.X["val"])
+
+
+def test_window_normalisation_gives_each_window_and_channel_zero_mean_unit_std(recipe, dataset: EEGDataset) -> None:
+    task = RegressionTask(dataset, build_task(recipe).split, normalize="window")
+    task.setup(CPU, World(), 8)
+    x = task.X["train"].double()
+    live = x.std(dim=2) > 0  # the flat reference channel stays zero
+    torch.testing.assert_close(x.mean(dim=2), torch.zeros_like(x.mean(dim=2)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        x.std(dim=2, unbiased=False)[live], torch.ones_like(x.std(dim=2))[live], atol=1e-4, rtol=0
+    )
