@@ -67,6 +67,12 @@ class EEGTrainConfig(TrainConfig):
     adaptive_augmentation: bool = option(
         False, help="the older spelling of train.augmentation=adaptive (EEG); kept so old recipes load"
     )
+    time_shift_s: float = option(
+        0.0,
+        help="shift training windows by up to this many seconds and their response times by the same (EEG); 0: off",
+        min=0.0,
+        max=1.0,
+    )
 
     def validate(self, section: str) -> None:
         super().validate(section)

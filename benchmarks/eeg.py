@@ -41,6 +41,12 @@ GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
         for r in ("mean", "attention", "latency")
         for n in ("none", "window", "robust")
     },
+    "seeds": {f"lightweight seed={seed}": (LW, [f"train.seed={seed}"]) for seed in range(1, 6)},
+    "timeshift": {
+        f"lightweight readout={r} time_shift_s={t}": (LW, [f"model.readout={r}", f"train.time_shift_s={t}"])
+        for r in ("mean", "latency")
+        for t in (0.1, 0.25)
+    },
     "augmentation": {
         f"lightweight augmentation={a}": (LW, [f"train.augmentation={a}"]) for a in ("none", "fixed", "adaptive")
     },
@@ -108,9 +114,47 @@ def ridge_row(args: argparse.Namespace) -> dict:
     }
 
 
+def ensemble_row(results: list[dict]) -> dict | None:
+    """The mean prediction of every finished variant of group ``seeds`` (the same folds, other seeds)."""
+    import numpy as np
+
+    from attn.metrics import nrmse
+
+    members = [r for r in results if r["name"].startswith("lightweight seed=") and "summary" in r]
+    if len(members) < 2:
+        return None
+    scores, y_all, p_all = [], [], []
+    for k in range(len(members[0]["summary"]["per_fold"])):
+        tables = [
+            np.genfromtxt(
+                Path(m["summary"]["per_fold"][k]["run_dir"]) / "predictions_test.csv",
+                delimiter=",",
+                names=True,
+                dtype=None,
+                encoding="utf-8",
+            )
+            for m in members
+        ]
+        y_true = tables[0]["y_true"]
+        pred = np.mean([t["y_pred"] for t in tables], axis=0)
+        scores.append(nrmse(y_true, pred))
+        y_all.append(y_true)
+        p_all.append(pred)
+    name = f"ensemble: mean of {len(members)} lightweight seeds"
+    return {
+        "name": name,
+        "ridge": True,
+        "mean": float(np.mean(scores)),
+        "sd": float(np.std(scores, ddof=1)),
+        "pooled": nrmse(np.concatenate(y_all), np.concatenate(p_all)),
+    }
+
+
 def row(result: dict, shared: bool) -> str:
     if result.get("ridge"):
-        return f"| {result['name']} | - | cpu | {result['mean']:.3f} ± {result['sd']:.3f} | {result['pooled']:.3f} | | | | |"
+        return (
+            f"| {result['name']} | - | - | {result['mean']:.3f} ± {result['sd']:.3f} | {result['pooled']:.3f} | | | | |"
+        )
     if "error" in result:
         lines = result["error"].strip().splitlines()
         return f"| {result['name']} | failed: {(lines[-1] if lines else 'failed')[:120]} | | | | | | | |"
@@ -167,6 +211,9 @@ def main() -> None:
         for future in futures:
             results.append(future.result())
             print(row(results[-1], args.jobs > 1), flush=True)
+    ensemble = ensemble_row(results)
+    if ensemble:
+        results.append(ensemble)
     if args.ridge:
         results.append(ridge_row(args))
     table = "\n".join([HEADER, *(row(r, args.jobs > 1) for r in results)])

@@ -53,6 +53,7 @@ def regression_task(
         target_stats=target_stats,
         fold=fold,
         normalize=recipe.data.normalize,
+        time_shift_s=train.time_shift_s,
     )
 
 

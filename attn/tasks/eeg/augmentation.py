@@ -106,3 +106,36 @@ class AdaptiveAugmentation:
         self.controller.load_state_dict(state["controller"])
         self.active = {k: float(v) for k, v in state["active"].items()}
         self.generator.set_state(state["generator"])
+
+
+class TimeShift:
+    """Shift each training window by a random whole number of samples and its target by the same time.
+
+    A window whose content appears ``s`` samples later shows a response ``s / sfreq`` seconds later,
+    so the (standardised) target moves by ``s / (sfreq * target_std)``. Samples shifted in from
+    outside the window repeat the edge sample. Shifts are uniform in ``[-max_shift, max_shift]``,
+    drawn from a CPU generator whose state is saved for an exact resume.
+    """
+
+    def __init__(self, max_shift: int, target_step: float, seed: int):
+        self.max_shift = max_shift
+        self.target_step = target_step  # standardised target units per sample of shift
+        self.generator = torch.Generator().manual_seed(seed + AUGMENTATION_OFFSET + 1)
+
+    def apply(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shifts = torch.randint(-self.max_shift, self.max_shift + 1, (x.shape[0],), generator=self.generator)
+        shifts = shifts.to(x.device)
+        return shift_windows(x, shifts), z + shifts.to(z.dtype) * self.target_step
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+
+
+def shift_windows(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, C, T) with window ``b`` moved ``shifts[b]`` samples later (edge samples repeated)."""
+    t = x.shape[-1]
+    source = (torch.arange(t, device=x.device)[None, :] - shifts[:, None]).clamp(0, t - 1)
+    return x.gather(2, source[:, None, :].expand(-1, x.shape[1], -1))

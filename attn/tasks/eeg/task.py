@@ -18,12 +18,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from attn.datasets.eeg import EEGDataset, oracle_floor
+from attn.datasets.eeg import SFREQ, EEGDataset, oracle_floor
 from attn.datasets.eeg.normalize import fit_normalizer
 from attn.datasets.eeg.splits import SPLITS, subjects_by_split
 from attn.errors import DataError, UserError
 from attn.metrics import nrmse, regression_metrics
-from attn.tasks.eeg.augmentation import AdaptiveAugmentation
+from attn.tasks.eeg.augmentation import AdaptiveAugmentation, TimeShift
 from attn.tasks.eeg.batches import EpochBatches
 from attn.tasks.eeg.report import write_run_report
 from attn.training.device import Runtime, eval_mode
@@ -52,6 +52,7 @@ class RegressionTask(Task):
         target_stats: tuple[float, float] | None = None,
         fold: dict[str, Any] | None = None,
         normalize: str = "none",
+        time_shift_s: float = 0.0,
     ):
         if loss not in ("mse", "huber"):
             raise ValueError(f"loss must be 'mse' or 'huber' (got {loss!r})")
@@ -66,6 +67,8 @@ class RegressionTask(Task):
         self.augmentation_mode = augmentation
         self.fold = fold
         self.normalize = normalize  # data.normalize: fitted on the training windows only, in setup()
+        self.time_shift_s = time_shift_s
+        self.time_shift: TimeShift | None = None
         y_train = np.asarray(dataset.y, dtype=np.float64)[self.split["train"]]
         if target_stats is None:
             target_stats = (float(y_train.mean()), float(y_train.std()))
@@ -122,6 +125,9 @@ class RegressionTask(Task):
             self.augmentation = AdaptiveAugmentation(
                 self.X["train"].std(dim=(0, 2)), self.seed, world, adapt=self.augmentation_mode == "adaptive"
             )
+        if self.time_shift_s > 0:
+            sfreq = float(self.dataset.info.get("sfreq", SFREQ))
+            self.time_shift = TimeShift(round(self.time_shift_s * sfreq), 1.0 / (sfreq * self.target_std), self.seed)
         if self._pending_state is not None:
             self.load_state_dict(self._pending_state)
 
@@ -137,6 +143,8 @@ class RegressionTask(Task):
             if new_epoch:
                 self.augmentation.start_epoch()
             x = self.augmentation.apply(x)
+        if self.time_shift is not None:
+            x, z = self.time_shift.apply(x, z)
         return x, z
 
     def _loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -195,6 +203,8 @@ class RegressionTask(Task):
         state: dict[str, Any] = {"batches": self.batches.state_dict()}
         if self.augmentation is not None:
             state["augmentation"] = self.augmentation.state_dict()
+        if self.time_shift is not None:
+            state["time_shift"] = self.time_shift.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -206,6 +216,8 @@ class RegressionTask(Task):
             self.batches.load_state_dict(state["batches"])
         if self.augmentation is not None and "augmentation" in state:
             self.augmentation.load_state_dict(state["augmentation"])
+        if self.time_shift is not None and "time_shift" in state:
+            self.time_shift.load_state_dict(state["time_shift"])
 
     def reseed(self, seed: int) -> None:
         """Nothing to do: every rank draws the same permutation and takes its own share of it,

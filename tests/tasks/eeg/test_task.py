@@ -236,3 +236,26 @@ def test_window_normalisation_gives_each_window_and_channel_zero_mean_unit_std(r
     torch.testing.assert_close(
         x.std(dim=2, unbiased=False)[live], torch.ones_like(x.std(dim=2))[live], atol=1e-4, rtol=0
     )
+
+
+def test_shift_windows_moves_content_later_and_repeats_the_edge() -> None:
+    from attn.tasks.eeg.augmentation import shift_windows
+
+    x = torch.arange(2 * 1 * 6, dtype=torch.float32).view(2, 1, 6)
+    out = shift_windows(x, torch.tensor([2, -1]))
+    assert out[0, 0].tolist() == [0, 0, 0, 1, 2, 3]  # two samples later, first sample repeated
+    assert out[1, 0].tolist() == [7, 8, 9, 10, 11, 11]  # one sample earlier, last sample repeated
+
+
+def test_time_shift_moves_the_target_by_the_shifted_time(recipe) -> None:
+    plain, shifted = build_task(recipe), build_task(recipe.replace(["train.time_shift_s=0.1"]))
+    for task in (plain, shifted):
+        task.setup(CPU, World(), 8)
+    x0, z0 = plain.next_batch()
+    x1, z1 = shifted.next_batch()
+    seconds = (z1 - z0).double() * shifted.target_std  # the target moved this many seconds per window
+    samples = torch.round(seconds * 100).long()
+    assert torch.allclose(seconds, samples.double() / 100, atol=1e-5) and samples.abs().max() <= 10
+    from attn.tasks.eeg.augmentation import shift_windows
+
+    torch.testing.assert_close(x1, shift_windows(x0, samples))
