@@ -110,7 +110,9 @@ def test_report_files_and_run_directories(bench: Path) -> None:
     for key in ("torch", "python", "platform", "device", "date"):
         assert env[key]
     text = (bench / "report.md").read_text()
-    assert "| parameters |" in text and "budget: 8 optimizer steps" in text and "time to LSTM's best val loss" in text
+    assert "| parameters |" in text and "budget: 8 optimizer steps" in text
+    assert "best val loss" in text and "first reached between evaluations at (s)" in text
+    assert "| budget used | 8 of 8 optimizer steps (100%) |" in text
 
 
 def test_both_sides_share_data_batches_and_budget(bench: Path) -> None:
@@ -150,6 +152,8 @@ def test_time_to_target_is_the_first_evaluation_at_or_below_the_lstm_best(bench:
         if hits:
             assert model["step_to_target"] == hits[0]["step"]
             assert model["time_to_target_s"] == hits[0]["elapsed_s"]  # the trainer's clock at that evaluation
+            before = [r for r in records if r["kind"] == "eval" and r["step"] < hits[0]["step"]]
+            assert model["time_to_target_after_s"] == (before[-1]["elapsed_s"] if before else None)
         else:
             assert model["time_to_target_s"] is None and model["step_to_target"] is None
     assert report["models"]["lstm"]["step_to_target"] is not None  # the LSTM reaches its own best
@@ -186,3 +190,31 @@ def test_user_errors_exit_2(tiny_text_recipe: Path, tmp_path: Path) -> None:
     result = cli(*base, tmp_path / "lstm.yaml", "--steps", 5)
     assert result.exit_code == 2 and "char-transformer" in result.output
     assert not (tmp_path / "runs").exists()  # nothing is written before the inputs are checked
+
+
+@pytest.mark.parametrize("budget", [["--steps", 16], ["--budget-s", 2]], ids=["steps", "time"])
+def test_a_recipe_without_an_evaluation_interval_works_under_any_budget(
+    tiny_text_recipe: Path, tmp_path: Path, budget: list[object]
+) -> None:
+    """Like shakespeare_char_fast (eval_interval: null): the bench sets a cadence of 8 evaluations."""
+    recipe = yaml.safe_load(tiny_text_recipe.read_text())
+    recipe["train"]["eval_interval"] = None
+    (tmp_path / "no_interval.yaml").write_text(yaml.safe_dump(recipe))
+    args = ["--recipe", tmp_path / "no_interval.yaml", *budget, "--gen-chars", 5, "--repeats", 1, "-q"]
+    result = cli("bench", "vs", "lstm", "--device", "cpu", "--runs-dir", tmp_path / "runs", *args)
+    assert result.exit_code == 0, result.output
+    (bench,) = (tmp_path / "runs" / "bench-lstm").iterdir()
+    report = json.loads((bench / "report.json").read_text())
+    for model in report["models"].values():
+        train = yaml.safe_load((bench / model["run_dir"] / "recipe.yaml").read_text())["train"]
+        evals = [r for r in jsonl(bench / model["run_dir"] / "metrics.jsonl") if r["kind"] == "eval"]
+        assert model["evaluations"] == len(evals)
+        assert f"{model['label']}: {model['budget_used_text']}, {len(evals)} evaluations" in result.output
+        if budget[0] == "--steps":
+            assert train["eval_interval"] == 2 and [r["step"] for r in evals] == [2, 4, 6, 8, 10, 12, 14, 16]
+            assert model["budget_used_text"] == "16 of 16 optimizer steps (100%)"
+        else:  # how many evaluations fit depends on the machine; the cadence does not
+            assert train["eval_interval"] is None and train["eval_interval_s"] == 0.25 and evals
+            assert model["budget_used_text"].endswith(
+                f"of 2 s of trainer wall time ({100 * model['budget_fraction']:.0f}%)"
+            )
