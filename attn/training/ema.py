@@ -11,6 +11,11 @@ plain EMA would keep a share ``d**t`` of the random initial weights: 13% after 2
 call (one multi-tensor kernel per device and dtype, no Python loop over parameters), other
 buffers (counters) are copied. The copy is a plain module: it is evaluated, saved as the weights
 of ``best.pt`` and restored from ``last.pt``.
+
+Under the whole-step CUDA graph the update runs eagerly right after each replay, not inside the
+graph: it is queued on the same stream, so it reads the weights the replayed optimizer step has
+just written, and its weight changes every step (bias correction), which a captured graph would
+freeze at its capture-time value. It costs one multi-tensor launch per step.
 """
 
 from __future__ import annotations

@@ -38,13 +38,11 @@ def test_two_processes_accumulating_micro_batches_train_like_whole_batches(
 
 
 @pytest.mark.slow
-def test_two_processes_train_with_muon_and_resume(tmp_path: Path, corpus: Path, make_recipe: object) -> None:
-    recipe = make_recipe(corpus, batch_size=8, max_steps=10, eval_interval=5, optimizer="muon", schedule="wsd")
+def test_two_processes_train_with_muon(tmp_path: Path, corpus: Path, make_recipe: object) -> None:
+    recipe = make_recipe(corpus, batch_size=8, max_steps=6, eval_interval=3, optimizer="muon", schedule="wsd")
     (tmp_path / "muon.yaml").write_text(yaml.safe_dump(recipe))
     done = torchrun("train", str(tmp_path / "muon.yaml"), "--runs-dir", str(tmp_path / "runs"), "-q")
     assert done.returncode == 0, done.stderr[-3000:]
-    run = only_run_dir(tmp_path / "runs")
-    resumed = torchrun("train", "--resume", str(run), "train.max_steps=14", "-q")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    checkpoint = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    assert checkpoint["trainer"]["step"] == 14 and set(checkpoint["optimizer"]) == {"adamw", "muon"}
+    checkpoint = torch.load(only_run_dir(tmp_path / "runs") / "checkpoints" / "last.pt", weights_only=True)
+    assert checkpoint["trainer"]["step"] == 6 and set(checkpoint["optimizer"]) == {"adamw", "muon"}
+    assert len(checkpoint["rank_states"]) == 2
