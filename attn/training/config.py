@@ -23,7 +23,8 @@ class TrainConfig:
         1,
         help="split each process's share of the batch into this many micro-batches, one forward and backward "
         "each, then one optimizer step: the gradient of the whole batch with the activation memory of one "
-        "micro-batch (layers with batch statistics, such as BatchNorm, see micro-batches)",
+        "micro-batch (layers with batch statistics, such as BatchNorm, see micro-batches; a k that divides "
+        "the per-process batch keeps every micro-batch the same shape, which torch.compile prefers)",
         min=1,
     )
     max_steps: Optional[int] = option(
