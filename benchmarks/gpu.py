@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from train_process import run_train
 
 REFERENCE = "shakespeare_char"
 # The reference run's throughput: about 14 ms per iteration of 64 x 256 tokens on an H100.
@@ -46,20 +44,7 @@ THROUGHPUT_STEPS = [
 
 def run_experiment(name: str, recipe: str, overrides: list[str], workdir: Path, timeout: int) -> dict:
     """One `attn train` process; returns its summary plus the wall time measured from outside."""
-    runs = workdir / name
-    cache = Path(tempfile.mkdtemp(prefix="inductor-", dir=workdir))
-    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "attn", "train", recipe, *overrides, "--runs-dir", str(runs), "--quiet"]
-    start = time.perf_counter()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    wall = time.perf_counter() - start
-    shutil.rmtree(cache, ignore_errors=True)
-    summaries = list(runs.glob("*/*/summary.json"))
-    if proc.returncode != 0 or not summaries:
-        return {"name": name, "error": (proc.stderr or proc.stdout)[-2000:], "command": " ".join(command)}
-    summary = json.loads(summaries[0].read_text())
-    metrics = [json.loads(line) for line in (summaries[0].parent / "metrics.jsonl").read_text().splitlines()]
-    return {"name": name, "command": " ".join(command), "outside_wall_s": wall, "summary": summary, "metrics": metrics}
+    return run_train(name, recipe, overrides, workdir, timeout=timeout)
 
 
 def compare_losses(results: list[dict]) -> str:

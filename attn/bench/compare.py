@@ -2,8 +2,9 @@
 
 A :class:`Comparison` says what is compared (its sides, what to measure besides training, its
 report and tables); :func:`run_comparison` does the rest the same way for every bench: the
-budget, the bench directory, one process per side (:mod:`attn.bench.worker`), the curves plot,
-``report.json`` / ``report.md`` and the tables printed at the end.
+budget and the evaluation cadence it implies (at least 8 evaluations per side), the bench
+directory, one process per side (:mod:`attn.bench.worker`) with the budget it used, the curves
+plot, ``report.json`` / ``report.md`` and the tables printed at the end.
 """
 
 from __future__ import annotations
@@ -93,6 +94,20 @@ class Comparison(ABC):
         return None
 
 
+def print_budget_use(console: Console, side: sides.Side, run_dir: Path, budget: dict[str, Any], metric: str) -> None:
+    """One line on what a side used of the budget, and a note if it was evaluated less often than planned."""
+    summary, _ = sides.read_side(run_dir)
+    evaluations = len(sides.eval_curve(run_dir, metric))
+    use = sides.budget_use(summary, sides.describe_budget(budget, side.recipe), evaluations)
+    console.print(f"{escape(side.label)}: {use['budget_used_text']}, {evaluations} evaluations")
+    if budget["kind"] != "recipe" and evaluations < sides.MIN_EVALUATIONS:
+        console.print(
+            f"[yellow]note:[/] {escape(side.label)} was evaluated {evaluations} times, fewer than the "
+            f"{sides.MIN_EVALUATIONS} planned (an evaluation took longer than the interval between them, or the "
+            "budget is shorter than a few log intervals): time-to-target resolution is coarser"
+        )
+
+
 def run_comparison(bench: Comparison, console: Console) -> tuple[Path, dict[str, Any]]:
     """Train every side of ``bench``, one process each, and write its bench directory."""
     from attn.training.device import resolve_device
@@ -103,7 +118,7 @@ def run_comparison(bench: Comparison, console: Console) -> tuple[Path, dict[str,
         raise UserError("attn bench runs each side on one device; start it without torchrun")
     device = resolve_device(opts.device or "auto")
     budget_keys, budget = sides.budget_overrides(opts.budget_s, opts.steps)
-    group = bench.sides(device, budget_keys)
+    group = [sides.with_evaluation_cadence(s, budget, opts.overrides) for s in bench.sides(device, budget_keys)]
     bench_dir = create_bench_dir(bench.name, opts.runs_dir)
     console.print(f"[bold]attn bench vs {bench.name}[/] -> {bench_dir}")
     for note in bench.notes():
@@ -114,6 +129,7 @@ def run_comparison(bench: Comparison, console: Console) -> tuple[Path, dict[str,
         run_dirs[side.key] = sides.train_side(
             side, bench_dir, str(device), quiet=opts.quiet, generation=bench.generation()
         )
+        print_budget_use(console, side, run_dirs[side.key], budget, bench.metric)
     trained = Trained(device, bench_dir, group, run_dirs, budget)
     report = bench.report(trained, bench.measure(trained))
     curves = {report["models"][s.key]["label"]: sides.eval_curve(run_dirs[s.key], bench.metric) for s in group}

@@ -7,6 +7,7 @@ run's ``summary.json``, ``metrics.jsonl`` and ``bench_side.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -35,6 +36,8 @@ BUDGET_RULE = (
     "run then evaluates once more, so a run ends up to one log interval plus one evaluation "
     "past it (wall_time_s shows exactly how long it ran). Both sides are timed the same way."
 )
+# Under a budget every side is evaluated at least this often (the cadence is set from the budget).
+MIN_EVALUATIONS = 8
 
 
 def throughput_rule(warmup_steps: int | None) -> str:
@@ -76,14 +79,55 @@ def budget_overrides(budget_s: float | None, steps: int | None) -> tuple[list[st
     return [], {"kind": "recipe"}
 
 
+def with_evaluation_cadence(side: Side, budget: dict[str, Any], overrides: list[str] = ()) -> Side:
+    """``side`` with its evaluations made frequent enough for :data:`MIN_EVALUATIONS` within the budget.
+
+    A step budget of N evaluates every N // 8 steps at most (``train.eval_interval``); a time
+    budget of S seconds at every multiple of S / 8 seconds of the trainer clock at most
+    (``train.eval_interval_s``), besides the recipe's own step cadence and the last evaluation.
+    A recipe that already evaluates more often keeps its cadence, and so does a key the user set
+    with ``--set`` (``overrides``); without a budget nothing changes.
+    """
+    cfg = side.recipe.train
+    given = {item.split("=", 1)[0].strip() for item in overrides}
+    change = None
+    if budget["kind"] == "steps" and "train.eval_interval" not in given:
+        every = max(1, budget["steps"] // MIN_EVALUATIONS)
+        if cfg.eval_interval is None or cfg.eval_interval > every:
+            change = f"train.eval_interval={every}"
+    elif budget["kind"] == "time" and "train.eval_interval_s" not in given:
+        every_s = budget["seconds"] / MIN_EVALUATIONS
+        if cfg.eval_interval_s is None or cfg.eval_interval_s > every_s:
+            change = f"train.eval_interval_s={every_s!r}"
+    return dataclasses.replace(side, recipe=side.recipe.replace([change])) if change else side
+
+
+def evaluation_text(recipe: Recipe, budget: dict[str, Any]) -> str:
+    """When a side is evaluated during training, in words."""
+    cfg = recipe.train
+    cadence = [f"every {cfg.eval_interval} steps"] if cfg.eval_interval else []
+    if cfg.eval_interval_s:
+        cadence.append(f"at each multiple of {cfg.eval_interval_s:g} s of the trainer clock (at the next log point)")
+    text = f"evaluated {' and '.join(cadence) or 'once per epoch (or at the end)'}, and at the end"
+    if budget["kind"] != "recipe":
+        text += (
+            f" (the bench sets the cadence from the budget for at least {MIN_EVALUATIONS} evaluations per side, "
+            "unless --set gives one)"
+        )
+    return text
+
+
 def describe_budget(budget: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
-    """The budget as both sides run it: the recipe's stopping keys filled in."""
+    """The budget as both sides run it: the recipe's stopping keys and evaluation cadence filled in."""
     cfg = recipe.train
     return {
         **budget,
         "max_steps": cfg.max_steps,
         "epochs": cfg.epochs,
         "max_time_s": cfg.max_time_s,
+        "eval_interval": cfg.eval_interval,
+        "eval_interval_s": cfg.eval_interval_s,
+        "evaluation": evaluation_text(recipe, budget),
         "rule": BUDGET_RULE
         if cfg.max_time_s is not None
         else "Every side runs the same number of optimizer steps (or epochs) on batches of the same size.",
@@ -164,6 +208,51 @@ def first_reaching(curve: list[dict[str, float]], target: float | None) -> dict[
     return next((point for point in curve if point["value"] <= target), None)
 
 
+def time_to_target(curve: list[dict[str, float]], target: float | None) -> dict[str, Any]:
+    """When ``target`` was reached, as the interval between two evaluations (all None if never).
+
+    ``time_to_target_s`` and ``step_to_target``: the first evaluation at or below the target;
+    ``time_to_target_after_s``: the evaluation before it, which was above (None when the first
+    evaluation already reached it: then the target was reached somewhere in the first interval).
+    """
+    reached = first_reaching(curve, target)
+    if reached is None:
+        return {"time_to_target_s": None, "time_to_target_after_s": None, "step_to_target": None}
+    before = curve[curve.index(reached) - 1] if curve.index(reached) > 0 else None
+    return {
+        "time_to_target_s": reached["elapsed_s"],
+        "time_to_target_after_s": before["elapsed_s"] if before else None,
+        "step_to_target": reached["step"],
+    }
+
+
+def target_cell(model: dict[str, Any]) -> str:
+    """A table cell for :func:`time_to_target`: ``24.1-28.0 (step 120)`` or ``<= 3.5 (first evaluation, step 10)``."""
+    at, after, step = model.get("time_to_target_s"), model.get("time_to_target_after_s"), model.get("step_to_target")
+    if at is None:
+        return "not reached"
+    if after is None:
+        return f"<= {at:.1f} (first evaluation, step {step})"
+    return f"{after:.1f}-{at:.1f} (step {step})"
+
+
+def budget_use(summary: dict[str, Any], budget: dict[str, Any], evaluations: int) -> dict[str, Any]:
+    """How much of the budget (:func:`describe_budget`) a side used, and how often it was evaluated."""
+    timed = budget["kind"] == "time" or (
+        budget["kind"] == "recipe" and budget.get("max_time_s") is not None and budget.get("max_steps") is None
+    )
+    if timed:
+        used, of = summary.get("wall_time_s"), budget.get("seconds") or budget.get("max_time_s")
+        text = f"{fmt(used, '.1f')} s" + (f" of {of:g} s" if of else "") + " of trainer wall time"
+    else:
+        used, of = summary.get("steps"), budget.get("steps") or budget.get("max_steps")
+        text = f"{fmt(used, ',')}" + (f" of {of:,}" if of else "") + " optimizer steps"
+    fraction = used / of if used is not None and of else None
+    if fraction is not None:
+        text += f" ({100 * fraction:.0f}%)"
+    return {"budget_used": used, "budget_fraction": fraction, "budget_used_text": text, "evaluations": evaluations}
+
+
 def memory_fields(summary: dict[str, Any], side_info: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Peak memory of a side, with what it measures."""
     if device.type == "cuda":
@@ -194,9 +283,15 @@ def memory_fields(summary: dict[str, Any], side_info: dict[str, Any], device: to
 
 
 def common_fields(
-    run_dir: Path, bench_dir: Path, summary: dict[str, Any], side_info: dict[str, Any], items: str
+    run_dir: Path,
+    bench_dir: Path,
+    summary: dict[str, Any],
+    side_info: dict[str, Any],
+    items: str,
+    budget: dict[str, Any],
+    curve: list[dict[str, float]],
 ) -> dict[str, Any]:
-    """Fields every side reports, from its summary.json and bench_side.json."""
+    """Fields every side reports, from its summary.json, bench_side.json and evaluation curve."""
     return {
         "run_dir": str(run_dir.relative_to(bench_dir)),
         "recipe": summary.get("recipe"),
@@ -215,6 +310,8 @@ def common_fields(
         "subprocess_wall_s": side_info.get("subprocess_wall_s"),
         "runtime": side_info.get("runtime"),
         "torch_threads": side_info.get("torch_threads"),
+        "training": summary.get("training", {}),
+        **budget_use(summary, budget, len(curve)),
     }
 
 
@@ -259,6 +356,33 @@ def model_row(
     return [label, *cells]
 
 
+def training_settings(recipe: Recipe, summary: dict[str, Any]) -> dict[str, Any]:
+    """What a side trained with: optimizer (as the run describes it), schedule, average of the weights, dropout."""
+    cfg = recipe.train
+    schedule = cfg.schedule + (f", decay over the last {cfg.decay_fraction:g}" if cfg.schedule == "wsd" else "")
+    return {
+        "optimizer": summary.get("training", {}).get("optimizer") or f"{cfg.optimizer} (lr {cfg.lr:g})",
+        "schedule": f"{schedule}, warmup {cfg.warmup_steps}, min_lr {cfg.min_lr:g}",
+        "weight_decay": cfg.weight_decay,
+        "ema_decay": cfg.ema_decay,
+        "grad_accum_steps": cfg.grad_accum_steps,
+        "dropout": getattr(recipe.model, "dropout", None),
+    }
+
+
+SETTING_LABELS = {
+    "optimizer": "optimizer",
+    "schedule": "schedule",
+    "ema_decay": "average of the weights (ema_decay)",
+    "dropout": "dropout",
+}
+
+
+def settings_rows(models: list[dict[str, Any]]) -> list[list[str]]:
+    """Rows with each side's :func:`training_settings`."""
+    return [[label, *(fmt(m["settings"].get(key)) for m in models)] for key, label in SETTING_LABELS.items()]
+
+
 def speed_and_memory_rows(models: list[dict[str, Any]], items: str, items_label: str) -> list[list[str]]:
     """Rows every comparison shows: size, status, throughput, times and peak memory."""
     cuda = models[0]["memory_kind"] == "cuda_max_allocated"
@@ -266,6 +390,8 @@ def speed_and_memory_rows(models: list[dict[str, Any]], items: str, items_label:
         model_row(models, "parameters", "parameters"),
         model_row(models, "status", "status"),
         model_row(models, "optimizer steps", "steps"),
+        model_row(models, "budget used", "budget_used_text"),
+        model_row(models, "evaluations during training", "evaluations"),
         model_row(models, f"training {items_label}/s (warm-up excluded)", f"{items}_per_s", ",.0f"),
         model_row(models, "set-up before training: start, imports, data, model (s)", "setup_s", ".1f"),
         model_row(models, f"warm-up, first {models[0].get('warmup_steps')} steps (s)", "warmup_s", ".2f"),

@@ -162,14 +162,16 @@ def assemble_report(opts: CNNBenchOptions, trained: Trained, skipped: dict[str, 
         trained.budget,
     )
     attention = group[0].recipe
+    described = sides.describe_budget(budget, attention)
     models = {}
     for side in group:
         summary, info = sides.read_side(run_dirs[side.key])
         final = summary.get("best_checkpoint_eval", {})
         best = summary.get("best", {})
+        curve = sides.eval_curve(run_dirs[side.key], "val_nrmse")
         models[side.key] = {
             "label": side.label,
-            **sides.common_fields(run_dirs[side.key], bench_dir, summary, info, "win"),
+            **sides.common_fields(run_dirs[side.key], bench_dir, summary, info, "win", described, curve),
             **sides.memory_fields(summary, info, device),
             "best_val_nrmse_during_training": best.get("val_nrmse"),
             "best_step": best.get("step"),
@@ -178,6 +180,7 @@ def assemble_report(opts: CNNBenchOptions, trained: Trained, skipped: dict[str, 
             "test_nrmse": final.get("test_nrmse"),
             "val_r2": final.get("val_r2"),
             "test_r2": final.get("test_r2"),
+            "settings": sides.training_settings(side.recipe, summary),
             "model_config": side.recipe.to_dict()["model"],
         }
     first = read_json(run_dirs[group[0].key] / "summary.json").get("best_checkpoint_eval", {})
@@ -200,7 +203,7 @@ def assemble_report(opts: CNNBenchOptions, trained: Trained, skipped: dict[str, 
             "lr": cfg.lr,
             "loss": cfg.loss,
             "overrides": opts.overrides,
-            "budget": sides.describe_budget(budget, attention),
+            "budget": described,
             "throughput_rule": sides.throughput_rule(models["attention"].get("warmup_steps")),
             "order": ", then ".join(s.label for s in group) + ", each in its own process; nothing else alternates",
             "nrmse_rule": (
@@ -245,6 +248,7 @@ def ridge_on_split(recipe: Recipe, subjects: dict[str, list[str]]) -> dict[str, 
 def model_rows(report: dict[str, Any]) -> list[list[str]]:
     models = list(report["models"].values())
     return [
+        *sides.settings_rows(models),
         *sides.speed_and_memory_rows(models, "win", "windows"),
         sides.model_row(
             models, "best val NRMSE during training", "best_val_nrmse_during_training", ".4f", step_key="best_step"
@@ -280,6 +284,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"- batch {settings['batch_size']}, lr {settings['lr']:g}, loss {settings['loss']}, seed {settings['seed']}; runtime: "
         + "; ".join(f"{m['label']} {m['runtime']}" for m in models.values()),
         f"- budget: {sides.budget_text(budget)}, the same for every side. {budget['rule']}",
+        f"- evaluation: {budget['evaluation']}",
         f"- {settings['throughput_rule']}",
         f"- tuning: {report['tuning']}",
         f"- {settings['nrmse_rule']}",

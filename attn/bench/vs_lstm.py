@@ -1,12 +1,19 @@
 """`attn bench vs lstm`: a character transformer against an LSTM of the same parameter count.
 
-Both sides train on the same data and split, with the same block size, batch size, optimizer
-settings, seed and budget, one after the other, each in its own process (see
-:mod:`attn.bench.worker`). The LSTM recipe is derived from the transformer recipe: its model
-section is replaced by a 2-layer ``char-lstm`` with ``d_embed = d_model`` and the hidden size
-solved to match the transformer's parameter count (:mod:`attn.bench.sizing`); its learning rate
-is the tuned one (see :data:`TUNED_LSTM_LR` and docs/bench.md), its minimum learning rate keeps
-the transformer's ``min_lr / lr`` ratio, and its dropout is the transformer's.
+Both sides train on the same data and split, with the same block size, batch size, seed and
+budget, one after the other, each in its own process (see :mod:`attn.bench.worker`). The LSTM
+recipe is derived from the transformer recipe: its model section is replaced by a 2-layer
+``char-lstm`` with ``d_embed = d_model`` and the hidden size solved to match the transformer's
+parameter count (:mod:`attn.bench.sizing`).
+
+Each side runs at its own best settings, and both get every trainer feature the recipe turns on.
+The transformer runs its recipe as given. The LSTM's learning rate and dropout come from the
+sweep table :data:`TUNED_LSTM` (``benchmarks/lstm_sweep.py``, docs/bench.md); its minimum
+learning rate keeps the transformer's ``min_lr / lr`` ratio. Its optimizer is AdamW even when
+the transformer's is Muon: Muon is for the weight matrices of repeated blocks, which the LSTM
+lacks (the trainer would fall back to AdamW anyway), and the LSTM's learning rate was swept with
+AdamW. Everything else in the train section is shared: schedule, warmup, weight decay,
+clipping, the average of the weights (``ema_decay``), gradient accumulation, precision, compile.
 """
 
 from __future__ import annotations
@@ -30,10 +37,31 @@ from attn.recipe import Recipe, load_recipe, parse_recipe
 DEFAULT_GPU_RECIPE = "shakespeare_char"
 DEFAULT_CPU_RECIPE = "shakespeare_char_cpu"
 
-# LSTM learning rates per transformer recipe, and where each comes from (docs/bench.md).
-TUNED_LSTM_LR: dict[str, tuple[float, str]] = {
-    "shakespeare_char": (2e-3, "the shakespeare_lstm recipe"),
-    "shakespeare_char_cpu": (8e-3, "a learning-rate sweep on shakespeare_char_cpu (docs/bench.md)"),
+
+@dataclass(frozen=True)
+class LSTMSettings:
+    """The LSTM's own settings for one transformer recipe, and where they come from."""
+
+    lr: float
+    dropout: float
+    source: str
+
+
+_GPU_PROBE = (
+    "lr: the shakespeare_lstm recipe's, not yet swept on a GPU; dropout: the best of 0.2 / 0.3 / 0.4 in the "
+    "issue #11 H200 probe (whole-split val loss 1.4289 / 1.4223 / 1.3989, the last with EMA 0.998); "
+    "benchmarks/lstm_sweep.py on the GPU replaces this row"
+)
+# LSTM learning rate and dropout per transformer recipe (docs/bench.md has the sweeps).
+TUNED_LSTM: dict[str, LSTMSettings] = {
+    "shakespeare_char": LSTMSettings(2e-3, 0.4, _GPU_PROBE),
+    "shakespeare_char_fast": LSTMSettings(2e-3, 0.4, _GPU_PROBE),
+    "shakespeare_char_cpu": LSTMSettings(
+        8e-3,
+        0.0,
+        "lr: the CPU sweep at dropout 0 (docs/bench.md, 2026-11-23); dropout: that sweep's 0, "
+        "not yet swept (benchmarks/lstm_sweep.py on a quiet CPU replaces this row)",
+    ),
 }
 
 
@@ -41,8 +69,8 @@ TUNED_LSTM_LR: dict[str, tuple[float, str]] = {
 class LSTMBenchOptions(BenchOptions):
     """What `attn bench vs lstm` was asked for."""
 
-    lstm_lr: float | None = None
-    lstm_dropout: float | None = None
+    lstm_lr: float | None = None  # None: from TUNED_LSTM
+    lstm_dropout: float | None = None  # None: from TUNED_LSTM
     generation_chars: int = 500
     generation_repeats: int = 3
     layer_repeats: int = 10
@@ -61,7 +89,7 @@ def transformer_recipe(ref: str, overrides: list[str], budget: list[str]) -> Rec
 
 
 def lstm_recipe(transformer: Recipe, vocab_size: int, lr: float, dropout: float) -> tuple[Recipe, LSTMSize]:
-    """The LSTM side: the transformer recipe with a parameter-matched char-lstm and its own lr."""
+    """The LSTM side: the transformer recipe with a parameter-matched char-lstm, its own lr and dropout, AdamW."""
     target = count_model_parameters(transformer.model_name, transformer.model, vocab_size=vocab_size)
     try:
         size = size_lstm_like(target, vocab_size, transformer.model.d_model)
@@ -83,23 +111,28 @@ def lstm_recipe(transformer: Recipe, vocab_size: int, lr: float, dropout: float)
     }
     raw["train"]["lr"] = lr
     raw["train"]["min_lr"] = transformer.train.min_lr * lr / transformer.train.lr
+    raw["train"]["optimizer"] = "adamw"
     return parse_recipe(raw, raw["name"]), size
 
 
 def lstm_tuning(transformer: Recipe, lr: float | None, dropout: float | None) -> dict[str, Any]:
     """The LSTM's learning rate and dropout, each with where it comes from."""
+    tuned = TUNED_LSTM.get(transformer.name)
+    untuned = f"no swept LSTM settings for recipe {transformer.name!r} (attn.bench.vs_lstm.TUNED_LSTM)"
     if lr is not None:
         lr_source = "--lstm-lr"
-    elif transformer.name in TUNED_LSTM_LR:
-        lr, lr_source = TUNED_LSTM_LR[transformer.name]
+    elif tuned is not None:
+        lr, lr_source = tuned.lr, f"the sweep table: {tuned.source}"
     else:
-        lr, lr_source = transformer.train.lr, "the transformer's lr (no tuned LSTM lr for this recipe)"
+        lr, lr_source = transformer.train.lr, f"the transformer's lr ({untuned})"
     if lr <= 0:
         raise UserError(f"--lstm-lr must be > 0 (got {lr})")
-    if dropout is None:
-        dropout, dropout_source = transformer.model.dropout, "the transformer's model.dropout"
-    else:
+    if dropout is not None:
         dropout_source = "--lstm-dropout"
+    elif tuned is not None:
+        dropout, dropout_source = tuned.dropout, "the sweep table (as for lr)"
+    else:
+        dropout, dropout_source = transformer.model.dropout, f"the transformer's model.dropout ({untuned})"
     if not 0 <= dropout < 1:
         raise UserError(f"--lstm-dropout must be in [0, 1) (got {dropout})")
     return {"lr": lr, "lr_source": lr_source, "dropout": dropout, "dropout_source": dropout_source}
@@ -174,30 +207,30 @@ def assemble_report(
         trained.budget,
     )
     transformer = pair[0].recipe
+    described = sides.describe_budget(budget, transformer)
     curves = {s.key: sides.eval_curve(run_dirs[s.key], "val_loss") for s in pair}
     lstm_curve = curves["lstm"]
     target = min((p["value"] for p in lstm_curve), default=None)
     models = {}
     for side in pair:
         summary, info = sides.read_side(run_dirs[side.key])
-        reached = sides.first_reaching(curves[side.key], target)
         best = summary.get("best", {})
         full = summary.get("best_checkpoint_eval", {})
         models[side.key] = {
             "label": side.label,
-            **sides.common_fields(run_dirs[side.key], bench_dir, summary, info, "tok"),
+            **sides.common_fields(run_dirs[side.key], bench_dir, summary, info, "tok", described, curves[side.key]),
             **sides.memory_fields(summary, info, device),
             "best_val_loss": best.get("val_loss"),
             "best_step": best.get("step"),
             "final_val_loss": summary.get("final", {}).get("val_loss"),
             "best_checkpoint_val_loss_full": full.get("val_loss") if full.get("full_split") else None,
-            "time_to_target_s": reached["elapsed_s"] if reached else None,
-            "step_to_target": reached["step"] if reached else None,
+            **sides.time_to_target(curves[side.key], target),
             "generation_chars_per_s": info.get("generation", {}).get("chars_per_s"),
             "generation": info.get("generation"),
             "lr": side.recipe.train.lr,
             "min_lr": side.recipe.train.min_lr,
             "dropout": side.recipe.model.dropout,
+            "settings": sides.training_settings(side.recipe, summary),
             "model_config": side.recipe.to_dict()["model"],
         }
     cfg = transformer.train
@@ -218,7 +251,7 @@ def assemble_report(
             "eval_interval": cfg.eval_interval,
             "eval_batches": cfg.eval_batches,
             "overrides": opts.overrides,
-            "budget": sides.describe_budget(budget, transformer),
+            "budget": described,
             "throughput_rule": sides.throughput_rule(models["transformer"].get("warmup_steps")),
             "order": "transformer first, then LSTM, each in its own process; nothing else alternates",
             "val_loss_rule": (
@@ -227,8 +260,10 @@ def assemble_report(
                 "best_checkpoint_val_loss_full: the best checkpoint on the whole validation split"
             ),
             "time_to_target_rule": (
-                "target = the LSTM's best validation loss during training; time = the trainer "
-                "clock (elapsed_s) at the first evaluation at or below it, no interpolation"
+                "target = the LSTM's best validation loss during training; it was reached between the last "
+                "evaluation above it and the first at or below it (trainer clock, elapsed_s, when the evaluated "
+                "weights existed; no interpolation): the table shows that interval, so its resolution is one "
+                "evaluation interval; 'first evaluation' means the target was already met at the first one"
             ),
         },
         "sizing": {
@@ -242,10 +277,13 @@ def assemble_report(
             "counts match (closest integer; within 10% required)",
         },
         "tuning": {
-            "transformer": f"the recipe as given: lr {transformer.train.lr:g}, dropout {transformer.model.dropout:g}; "
-            "not tuned by the bench",
-            "lstm": tuning,
-            "shared": "every other train key is the transformer recipe's",
+            "transformer": f"the recipe {transformer.name} as given (optimizer {transformer.train.optimizer}, "
+            f"lr {transformer.train.lr:g}"
+            + (f", muon_lr {transformer.train.muon_lr:g}" if transformer.train.optimizer == "muon" else "")
+            + f", dropout {transformer.model.dropout:g}); not tuned by the bench",
+            "lstm": {**tuning, "optimizer": LSTM_OPTIMIZER_RULE},
+            "shared": "Every other train key is the transformer recipe's, so both sides get every trainer feature "
+            "it turns on (schedule, warmup, weight decay, clipping, ema_decay, grad_accum_steps, precision, compile)",
         },
         "target_val_loss": target,
         "models": models,
@@ -253,21 +291,25 @@ def assemble_report(
     }
 
 
+LSTM_OPTIMIZER_RULE = (
+    "AdamW, also when the transformer uses Muon: Muon is for the weight matrices of repeated blocks, which the "
+    "LSTM has none of, and the LSTM's sweeps used AdamW"
+)
+
+
 def model_rows(report: dict[str, Any]) -> list[list[str]]:
     """The comparison table, one row per measurement."""
     models = list(report["models"].values())
     return [
+        *sides.settings_rows(models),
         *sides.speed_and_memory_rows(models, "tok", "tokens"),
         sides.model_row(models, "best val loss (nats/char)", "best_val_loss", ".4f", step_key="best_step"),
         sides.model_row(models, "final val loss", "final_val_loss", ".4f"),
         sides.model_row(models, "best checkpoint, whole val split", "best_checkpoint_val_loss_full", ".4f"),
-        sides.model_row(
-            models,
-            f"time to LSTM's best val loss {fmt(report['target_val_loss'], '.4f')} (s)",
-            "time_to_target_s",
-            ".1f",
-            step_key="step_to_target",
-        ),
+        [
+            f"LSTM's best val loss {fmt(report['target_val_loss'], '.4f')} first reached between evaluations at (s)",
+            *(sides.target_cell(m) for m in models),
+        ],
         sides.model_row(models, "generation (chars/s)", "generation_chars_per_s", ",.1f"),
     ]
 
@@ -308,8 +350,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"- sizing: {sizing['rule']}: hidden {sizing['hidden_size']}, {sizing['lstm_parameters']:,} vs "
         f"{sizing['transformer_parameters']:,} parameters ({100 * sizing['relative_difference']:+.2f}%)",
         f"- tuning: transformer: {tuning['transformer']}. LSTM: lr {lstm['lr']:g} ({lstm['lr_source']}), "
-        f"dropout {lstm['dropout']:g} ({lstm['dropout_source']}); min_lr keeps the transformer's min_lr/lr ratio. "
-        f"{tuning['shared']}.",
+        f"dropout {lstm['dropout']:g} ({lstm['dropout_source']}); min_lr keeps the transformer's min_lr/lr ratio; "
+        f"optimizer {lstm['optimizer']}. {tuning['shared']}.",
+        f"- evaluation: {budget['evaluation']}",
         f"- {settings['val_loss_rule']}; {settings['time_to_target_rule']}",
         f"- {settings['order']}; run directories: " + ", ".join(f"`{m['run_dir']}`" for m in models.values()),
         "",

@@ -52,10 +52,12 @@ def vs_lstm(
     runs_dir: Optional[Path] = _RUNS_DIR,
     overrides: Optional[list[str]] = _RECIPE_OVERRIDES,
     lstm_lr: Optional[float] = typer.Option(
-        None, "--lstm-lr", help="The LSTM's learning rate (default: the tuned one, see docs/bench.md)."
+        None,
+        "--lstm-lr",
+        help="The LSTM's learning rate (default: the recipe's row of the sweep table, docs/bench.md).",
     ),
     lstm_dropout: Optional[float] = typer.Option(
-        None, "--lstm-dropout", help="The LSTM's dropout (default: the transformer's)."
+        None, "--lstm-dropout", help="The LSTM's dropout (default: the recipe's row of the sweep table, docs/bench.md)."
     ),
     gen_chars: int = typer.Option(500, "--gen-chars", min=1, help="Characters per timed generation run."),
     repeats: int = typer.Option(10, "--repeats", min=1, help="Timed passes in the one-layer comparison (median)."),

@@ -13,7 +13,7 @@ from attn.datasets.text import Vocabulary
 from attn.errors import CheckpointError, UserError
 from attn.models import build_model
 from attn.recipe import Recipe, parse_recipe
-from attn.training.checkpoint import load_checkpoint, load_model_weights
+from attn.training.checkpoint import evaluation_weights, load_checkpoint, load_model_weights
 
 
 @dataclass
@@ -57,6 +57,6 @@ def load_trained(run_dir: Path, which: str = "best", device: torch.device | str 
     except KeyError as err:
         raise CheckpointError(f"checkpoint '{path}' lacks '{err.args[0]}'") from None
     model = build_model(recipe.model_name, recipe.model, **info)
-    load_model_weights(model, content["model"], path)
+    load_model_weights(model, evaluation_weights(content), path)  # the average of the weights, if the run kept one
     model.to(device).eval()
     return TrainedModel(recipe, model, extras, path, int(content.get("trainer", {}).get("step", 0)))

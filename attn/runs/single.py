@@ -238,6 +238,7 @@ def finish_run(
         "wall_time_s": state.elapsed_s,
         "session_wall_time_s": session_s,
         "peak_memory_mb": result.peak_memory_mb,
+        "training": result.training,
     }
     mfu = model_flops_utilisation(model, result.items_per_s, runtime)
     if mfu is not None:
@@ -281,6 +282,7 @@ def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
         what = "whole val split" if full.get("full_split") else "sampled"
         rows.append((f"best checkpoint {metric} ({what})", full[metric]))
     rows += task.summary_rows(full)
+    rows += [(key.replace("_", " "), value) for key, value in summary.get("training", {}).items()]
     rows += [
         (f"{task.items}/s", summary[f"{task.items}_per_s"]),
         ("wall time (s)", summary["wall_time_s"]),

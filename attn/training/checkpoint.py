@@ -94,6 +94,16 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return content
 
 
+def evaluation_weights(content: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights to evaluate or sample with: the average of the weights where a checkpoint keeps one.
+
+    ``best.pt`` of a run with ``train.ema_decay`` already holds the average as its model;
+    ``last.pt`` holds the trained weights as its model and the average under ``ema``.
+    """
+    average = content.get("ema")
+    return clean_state_dict(average["weights"]) if average else content["model"]
+
+
 def load_model_weights(model: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
     """Load weights into ``model``; a mismatch (another architecture) is a CheckpointError."""
     try:

@@ -13,7 +13,20 @@ from attn.schema import option
 class TrainConfig:
     """How a model is trained. Steps count optimizer updates."""
 
-    batch_size: int = option(64, help="examples (sequences, windows) per optimizer step, over all processes", min=1)
+    batch_size: int = option(
+        64,
+        help="examples (sequences, windows) per optimizer step, over all processes and micro-batches "
+        "(the global batch; see grad_accum_steps)",
+        min=1,
+    )
+    grad_accum_steps: int = option(
+        1,
+        help="split each process's share of the batch into this many micro-batches, one forward and backward "
+        "each, then one optimizer step: the gradient of the whole batch with the activation memory of one "
+        "micro-batch (layers with batch statistics, such as BatchNorm, see micro-batches; a k that divides "
+        "the per-process batch keeps every micro-batch the same shape, which torch.compile prefers)",
+        min=1,
+    )
     max_steps: Optional[int] = option(
         5000, help="optimizer steps to train for; null to use epochs or max_time_s", min=1
     )
@@ -28,11 +41,56 @@ class TrainConfig:
         min=0,
         min_exclusive=True,
     )
+    optimizer: Literal["adamw", "muon"] = option(
+        "adamw",
+        help="adamw: AdamW for every parameter; muon: torch.optim.Muon for the 2-D weight matrices inside the "
+        "model's repeated blocks and AdamW (lr) for the rest (embeddings, head, norms, biases, convolutions); "
+        "a model without repeated blocks uses AdamW throughout",
+    )
     lr: float = option(1e-3, help="peak learning rate of AdamW", min=0, min_exclusive=True)
-    min_lr: float = option(1e-4, help="learning rate at the end of the cosine decay", min=0)
+    min_lr: float = option(
+        1e-4, help="learning rate at the end of the decay (Muon's ends at muon_lr * min_lr / lr)", min=0
+    )
     warmup_steps: int = option(100, help="steps of linear warmup from 0 to lr", min=0)
-    schedule: Literal["cosine", "constant"] = option("cosine", help="learning-rate decay after warmup")
+    schedule: Literal["cosine", "constant", "wsd"] = option(
+        "cosine",
+        help="after warmup: cosine decay to min_lr, constant, or wsd (warmup-stable-decay: hold lr, then decay "
+        "linearly to min_lr over the last decay_fraction of the steps after warmup, or of max_time_s)",
+    )
+    decay_fraction: float = option(
+        0.2,
+        help="wsd: the final fraction of the run spent decaying (unused by other schedules)",
+        min=0,
+        max=1,
+        min_exclusive=True,
+    )
     weight_decay: float = option(0.1, help="AdamW weight decay, applied to weight matrices only", min=0)
+    muon_lr: float = option(
+        0.02,
+        help="optimizer muon: Muon's peak learning rate (scaled by the schedule like lr; torch's Muon multiplies "
+        "it by sqrt(max(1, rows/cols)) per matrix); unused with adamw",
+        min=0,
+        min_exclusive=True,
+    )
+    muon_momentum: float = option(
+        0.95, help="optimizer muon: Muon's Nesterov momentum; unused with adamw", min=0, max=1, max_exclusive=True
+    )
+    muon_weight_decay: float = option(
+        0.0,
+        help="optimizer muon: decoupled weight decay of the Muon matrices (each step multiplies them by "
+        "1 - muon_lr_t * muon_weight_decay; separate from weight_decay since Muon's lr is ~10x AdamW's)",
+        min=0,
+    )
+    ema_decay: Optional[float] = option(
+        None,
+        help="keep an exponential moving average of the weights with this decay per step (e.g. 0.998; "
+        "bias-corrected, so it averages only trained weights); evaluation, best.pt, attn generate and attn "
+        "eval then use the average; null: off",
+        min=0,
+        max=1,
+        min_exclusive=True,
+        max_exclusive=True,
+    )
     beta1: float = option(0.9, help="AdamW beta1", min=0, max=1, max_exclusive=True)
     beta2: float = option(0.99, help="AdamW beta2", min=0, max=1, max_exclusive=True)
     grad_clip: Optional[float] = option(
@@ -40,6 +98,13 @@ class TrainConfig:
     )
     eval_interval: Optional[int] = option(
         250, help="evaluate every N steps (null: once per epoch for tasks with epochs, else at the end)", min=1
+    )
+    eval_interval_s: Optional[float] = option(
+        None,
+        help="also evaluate at the first log point after the trainer's clock passes each multiple of this many "
+        "seconds (a cadence for time budgets); null: by steps only",
+        min=0,
+        min_exclusive=True,
     )
     eval_batches: int = option(
         200, help="batches per split in each evaluation during training (tasks that sample their evaluation)", min=1
@@ -78,3 +143,8 @@ class TrainConfig:
             )
         if self.max_steps is None and self.epochs is None and self.max_time_s is None:
             raise RecipeError(f"recipe section '{section}' needs a length: set max_steps, epochs or max_time_s")
+        if self.grad_accum_steps > self.batch_size:
+            raise RecipeError(
+                f"recipe key '{section}.grad_accum_steps' must be <= {section}.batch_size ({self.batch_size}): "
+                f"each micro-batch needs at least one example (got {self.grad_accum_steps})"
+            )

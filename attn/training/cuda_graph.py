@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.optim import Optimizer
 
 Update = Callable[..., torch.Tensor]  # update(batch, clear_grads: bool) -> detached loss
 
@@ -21,7 +20,9 @@ Update = Callable[..., torch.Tensor]  # update(batch, clear_grads: bool) -> deta
 class CudaGraphStep:
     """Runs ``update(batch)`` eagerly for ``warmup`` calls, then as a captured CUDA graph."""
 
-    def __init__(self, update: Update, optimizer: Optimizer, params: list[torch.nn.Parameter], warmup: int = 3):
+    def __init__(
+        self, update: Update, param_groups: list[dict[str, Any]], params: list[torch.nn.Parameter], warmup: int = 3
+    ):
         self.update = update
         self.params = params
         self.warmup = warmup
@@ -29,7 +30,7 @@ class CudaGraphStep:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: tuple[torch.Tensor, ...] = ()
         self.loss: torch.Tensor | None = None
-        for group in optimizer.param_groups:
+        for group in param_groups:  # of every optimizer of the run
             group["capturable"] = True  # optimizer state and step counts stay on the device
             if not isinstance(group["lr"], torch.Tensor):  # replayed kernels read the rate from memory
                 group["lr"] = torch.tensor(float(group["lr"]), device=params[0].device)

@@ -41,7 +41,21 @@ class Task(ABC):
 
     @abstractmethod
     def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
-        """Scalar training loss of ``model`` on ``batch`` (called inside autocast)."""
+        """Scalar training loss of ``model`` on ``batch``: a mean over its items (called inside autocast)."""
+
+    def split_batch(self, batch: Any, parts: int) -> list[Any]:
+        """``batch`` as at most ``parts`` micro-batches, for gradient accumulation.
+
+        The default splits a tuple of tensors along their first dimension into pieces of
+        ceil(n / parts) examples; a last piece of a single example behind larger ones joins the one
+        before it (layers with batch statistics cannot train on one example).
+        """
+        n = int(batch[0].shape[0])
+        size = -(-n // parts)
+        pieces = [list(t.split(size)) for t in batch]
+        if size > 1 and len(pieces[0][-1]) == 1:
+            pieces = [[*p[:-2], torch.cat(p[-2:])] for p in pieces]
+        return [tuple(micro) for micro in zip(*pieces)]
 
     @abstractmethod
     def items_in(self, batch: Any) -> int:

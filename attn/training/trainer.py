@@ -1,13 +1,15 @@
 """The one training loop, for every task.
 
-The task supplies batches, the loss and evaluation; the trainer owns optimisation (AdamW,
-warmup + cosine, clipping, autocast), evaluation and checkpoint cadence, best-checkpoint
-selection, early stopping, the NaN guard, Ctrl-C handling, resume and DDP. Host syncs happen
-only at log, evaluation and checkpoint steps, never every step.
+The task supplies batches, the loss and evaluation; the trainer owns optimisation (AdamW or
+Muon + AdamW, the learning-rate schedule, gradient accumulation, clipping, autocast), the
+average of the weights, evaluation and checkpoint cadence, best-checkpoint selection, early
+stopping, the NaN guard, Ctrl-C handling, resume and DDP. Host syncs happen only at log,
+evaluation and checkpoint steps, never every step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -18,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attn.errors import TrainingDiverged
+from attn.errors import TrainingDiverged, UserError
 from attn.models.registry import HasBlocks
 from attn.process import process_age_s
 from attn.training.checkpoint import capture_rng, load_model_weights, restore_rng, save_checkpoint
@@ -26,9 +28,11 @@ from attn.training.config import TrainConfig
 from attn.training.cuda_graph import CudaGraphStep
 from attn.training.device import Runtime
 from attn.training.distributed import World, broadcast_flags, mean_across
+from attn.training.ema import WeightAverage
+from attn.training.optim import build_optimizers
 from attn.training.progress import TrainingDisplay
 from attn.training.rundir import MetricsLog
-from attn.training.schedule import learning_rate, set_learning_rate, step_progress
+from attn.training.schedule import learning_rate, step_progress
 from attn.training.seeds import batch_seed, dropout_seed
 from attn.training.task import Task
 
@@ -47,15 +51,6 @@ def compile_model(model: nn.Module, cfg: TrainConfig) -> nn.Module:
             block.compile(mode=mode)
         return model
     return torch.compile(model, mode=mode)
-
-
-def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on weight matrices (2-D and up) only; fused on CUDA."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
 
 
 @dataclass
@@ -84,6 +79,7 @@ class TrainResult:
     setup_s: float = 0.0  # process start to the first training step (imports, data, model)
     message: str = ""
     warmup_steps: int = WARMUP_STEPS_EXCLUDED  # first steps of this process left out of items_per_s
+    training: dict[str, Any] = field(default_factory=dict)  # how it trained: optimizer, evaluated weights
 
 
 class StopFlag:
@@ -136,8 +132,18 @@ class Trainer:
         self.total_steps = total_steps
         self.payload = checkpoint_payload  # recipe and task extras, stored in every checkpoint
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
-        self.optimizer = build_optimizer(model, cfg, runtime.device)
+        if cfg.batch_size // world.size < cfg.grad_accum_steps:
+            raise UserError(
+                f"train.grad_accum_steps {cfg.grad_accum_steps} is more than the {cfg.batch_size // world.size} "
+                f"examples each of the {world.size} processes gets per step (train.batch_size {cfg.batch_size})"
+            )
+        self.optimizer = build_optimizers(model, cfg, runtime.device)
+        if self.optimizer.notice:
+            display.note(f"[yellow]note:[/] {self.optimizer.notice}")
         self.scaler = torch.amp.GradScaler("cuda") if runtime.precision == "fp16" else None
+        # Only rank 0 evaluates and saves, so only rank 0 keeps the average (DDP leaves the same weights on every rank).
+        self.ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay is not None and world.is_main else None
+        self.eval_model = self.ema.model if self.ema is not None else model
         self.state = TrainerState()
         self.last_lr = cfg.lr
         self._wrap(compiled=runtime.compile)
@@ -148,7 +154,7 @@ class Trainer:
                 display.note(f"[yellow]note:[/] CUDA graphs switched off: {reason}")
             else:
                 params = [p for p in model.parameters() if p.requires_grad]
-                self.graph_step = CudaGraphStep(self._update, self.optimizer, params)
+                self.graph_step = CudaGraphStep(self._update, self.optimizer.param_groups, params)
 
     def _cuda_graphs_unsupported(self) -> str | None:
         if self.runtime.device.type != "cuda":
@@ -160,6 +166,11 @@ class Trainer:
         if self.runtime.compile:
             return (
                 "not combined with torch.compile (train.compile_mode=reduce-overhead gives compiled code CUDA graphs)"
+            )
+        if self.optimizer.uses("muon"):
+            return (
+                "torch.optim.Muon cannot be captured (it has no capturable mode and reads its learning rate as a "
+                "host number, so a graph would freeze the schedule); train.compile speeds up the model instead"
             )
         return None
 
@@ -192,10 +203,15 @@ class Trainer:
     def restore(self, checkpoint: dict[str, Any], source: Path) -> None:
         """Continue from a checkpoint: weights, optimizer, progress, random and data state."""
         load_model_weights(self.raw_model, checkpoint["model"], source)
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"], source)
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainerState(**checkpoint["trainer"])
+        if self.ema is not None:
+            if checkpoint.get("ema"):
+                self.ema.load_state_dict(checkpoint["ema"])
+            else:
+                self.display.note(f"[yellow]note:[/] the weight average starts at step {self.state.step}")
         ranks = checkpoint.get("rank_states") or []
         same_processes = len(ranks) == self.world.size
         # each process continues its own batch stream and dropout, else rank 0's state, reseeded per rank
@@ -219,12 +235,14 @@ class Trainer:
             self.metrics.truncate_after(self.state.step)
 
     # ---- checkpoints -------------------------------------------------------------------
-    def save(self, name: str, every_rank: bool = False) -> None:
+    def save(self, name: str, every_rank: bool = False, best: bool = False) -> None:
         """Write a checkpoint from rank 0.
 
         With ``every_rank`` (a collective: all processes must call it) the batch and random
         states of every rank are gathered too, so that a resumed DDP run continues each
-        process's own stream.
+        process's own stream. With an average of the weights, ``best`` checkpoints hold the
+        average as their model (``model_weights: ema``: what was evaluated), the others hold
+        the trained weights and the average (``ema``), so that a resume continues both.
         """
         mine = {"task": self.task.state_dict(), "rng": capture_rng(self.runtime.device)}
         ranks = [mine]
@@ -233,15 +251,19 @@ class Trainer:
             torch.distributed.all_gather_object(ranks, mine)
         if not self.world.is_main:
             return
+        weights: dict[str, Any] = {}
+        if self.ema is not None:
+            weights = {"model_weights": "ema"} if best else {"ema": self.ema.state_dict()}
         save_checkpoint(
             self.run_dir / "checkpoints" / name,
-            model=self.raw_model,
+            model=self.eval_model if best else self.raw_model,
             optimizer=self.optimizer.state_dict(),
             scaler=self.scaler.state_dict() if self.scaler else None,
             trainer=vars(self.state).copy(),
             task_state=mine["task"],
             rng=mine["rng"],
             rank_states=ranks if self.world.distributed else None,
+            **weights,
             **self.payload,
         )
 
@@ -254,36 +276,50 @@ class Trainer:
     def _train_step(self, step: int, progress: float) -> torch.Tensor:
         """One optimizer step on the next batch; returns the (detached, on-device) loss."""
         self.last_lr = learning_rate(self.cfg, step, progress)
-        set_learning_rate(self.optimizer, self.last_lr)
+        self.optimizer.set_lr_factor(self.last_lr / self.cfg.lr)
         batch = self.task.next_batch()
         self.state.items_seen += self.task.items_in(batch) * self.world.size
-        if self.graph_step is not None:
-            return self.graph_step(batch)
-        return self._update(batch)
+        loss = self.graph_step(batch) if self.graph_step is not None else self._update(batch)
+        if self.ema is not None:  # after the (replayed) update, in stream order: it reads the new weights
+            self.ema.update()
+        return loss
 
     def _update(self, batch: Any, clear_grads: bool = True) -> torch.Tensor:
-        """Forward, backward, clipping and the optimizer step (what a CUDA graph captures)."""
-        with self.runtime.autocast():
-            loss = self.task.loss(self.model, batch)
+        """Forward and backward of each micro-batch, clipping and the optimizer step (what a CUDA graph captures).
+
+        With ``grad_accum_steps`` k > 1 the batch is split into k micro-batches, and each one's
+        mean loss is weighted by its share of the batch's items, so the accumulated gradient and
+        the returned loss are those of the whole batch. Under DDP only the last backward
+        all-reduces the gradients (``no_sync`` before it).
+        """
+        k = self.cfg.grad_accum_steps
+        parts = self.task.split_batch(batch, k) if k > 1 else [batch]
+        total_items = sum(self.task.items_in(part) for part in parts) if len(parts) > 1 else 1
+        total = None
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            no_sync = self.model.no_sync() if self.world.distributed and not last else contextlib.nullcontext()
+            with no_sync:
+                with self.runtime.autocast():
+                    loss = self.task.loss(self.model, part)
+                if len(parts) > 1:
+                    loss = loss * (self.task.items_in(part) / total_items)
+                (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+            total = loss.detach() if total is None else total + loss.detach()
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
+            self.optimizer.unscale_(self.scaler)
         if self.cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.cfg.grad_clip)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        self.optimizer.step(self.scaler)
         if clear_grads:
             self.optimizer.zero_grad(set_to_none=True)
-        return loss.detach()
+        assert total is not None
+        return total
 
     def _evaluate(self, step: int) -> tuple[dict[str, float], bool]:
-        """Evaluate on rank 0; returns the metrics and whether they are the best so far."""
-        metrics = self.task.evaluate(self.raw_model, self.runtime)
+        """Evaluate on rank 0 (the average of the weights, if kept); the metrics and whether they are the best."""
+        elapsed = round(self.state.elapsed_s + (time.perf_counter() - self._wall_start), 3)  # when the weights existed
+        metrics = self.task.evaluate(self.eval_model, self.runtime)
         value = metrics[self.task.metric]
         improved = math.isfinite(value) and value < self.state.best_metric
         if improved:
@@ -294,7 +330,6 @@ class Trainer:
             self.state.evals_since_best += 1
         self.state.last_metrics = dict(metrics)
         extra = self.task.after_evaluation(metrics)
-        elapsed = round(self.state.elapsed_s + (time.perf_counter() - self._wall_start), 3)
         self.metrics.append({"kind": "eval", "step": step, "elapsed_s": elapsed, **metrics, **extra})
         return metrics, improved
 
@@ -315,6 +350,7 @@ class Trainer:
         wall_start = self._wall_start = time.perf_counter()
         mark = wall_start
         items_at_mark = state.items_seen
+        elapsed_at_last_sync = state.elapsed_s
         with StopFlag() as stop:
             while True:
                 step = state.step
@@ -348,6 +384,9 @@ class Trainer:
                 rate = measured_items / measured_time if measured_time > 0 else 0.0
                 elapsed = state.elapsed_s + (now - wall_start)
                 time_up = cfg.max_time_s is not None and elapsed >= cfg.max_time_s
+                if crossed_multiple(elapsed_at_last_sync, elapsed, cfg.eval_interval_s):
+                    do_eval = do_ckpt = True  # rank 0's clock decides: do_eval is broadcast below
+                elapsed_at_last_sync = elapsed
                 diverged = not math.isfinite(mean_loss)
                 if self.world.is_main and not diverged:
                     self.metrics.append(
@@ -356,15 +395,17 @@ class Trainer:
                             "step": step,
                             "train_loss": mean_loss,
                             "lr": self.last_lr,
+                            **self._other_lrs(),
                             f"{self.task.items}_per_s": rate,
                             "elapsed_s": round(elapsed, 3),
                             "peak_memory_mb": round(self.runtime.peak_memory_mb(), 1),
                         }
                     )
                     self.display.update(step, mean_loss, rate)
-                interrupted, diverged, time_up = broadcast_flags(
-                    self.world, [stop.set, diverged, time_up], self.runtime.device
+                interrupted, diverged, time_up, do_eval = broadcast_flags(
+                    self.world, [stop.set, diverged, time_up, do_eval], self.runtime.device
                 )
+                do_ckpt = do_ckpt or do_eval
                 if diverged:
                     status = "diverged"
                     message = self._diverged_message(step)
@@ -376,7 +417,7 @@ class Trainer:
                         metrics, improved = self._evaluate(step)
                         self.display.note(self._eval_line(step, metrics, improved))
                         if improved:
-                            self.save("best.pt")
+                            self.save("best.pt", best=True)
                         patience = cfg.early_stopping_patience
                         early_stop = patience is not None and state.evals_since_best >= patience
                     (early_stop,) = broadcast_flags(self.world, [early_stop], self.runtime.device)
@@ -406,7 +447,20 @@ class Trainer:
             peak_memory_mb=self.runtime.peak_memory_mb(),
             setup_s=setup_s,
             message=message,
+            training=self.describe(),
         )
+
+    def describe(self) -> dict[str, Any]:
+        """How this run trains, for its summary: the optimizers, and which weights were evaluated."""
+        return {
+            "optimizer": self.optimizer.describe(),
+            "evaluated_weights": self.ema.describe() if self.ema is not None else "the trained weights",
+        }
+
+    def _other_lrs(self) -> dict[str, float]:
+        """Learning rates of optimizers other than AdamW (whose rate is ``lr``), for the metrics log."""
+        factor = self.last_lr / self.cfg.lr
+        return {f"{name}_lr": peak * factor for name, peak in self.optimizer.peak_lrs.items() if name != "adamw"}
 
     def _diverged_message(self, step: int) -> str:
         kept = self.run_dir / "checkpoints" / "last.pt"
@@ -419,6 +473,11 @@ class Trainer:
     def _eval_line(self, step: int, metrics: dict[str, float], improved: bool) -> str:
         shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         return f"step {step}: {shown}{'  [bold green]best[/]' if improved else ''}"
+
+
+def crossed_multiple(before: float, now: float, interval: float | None) -> bool:
+    """Whether the clock passed a multiple of ``interval`` seconds between ``before`` and ``now``."""
+    return interval is not None and math.floor(now / interval) > math.floor(before / interval)
 
 
 def raise_if_diverged(result: TrainResult) -> None:

@@ -14,7 +14,7 @@ from attn.models.char_lstm import CharLSTM, CharLSTMConfig
 
 pytestmark = pytest.mark.slow  # two training processes each
 runner = CliRunner()
-STEPS = 8
+STEPS = 16  # with eval_interval: null (like shakespeare_char_fast) the bench evaluates every 16 // 8 steps
 
 
 def cli(*args: object):
@@ -48,7 +48,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "lr": 3e-3,
             "min_lr": 3e-4,
             "warmup_steps": 2,
-            "eval_interval": 100,
+            "eval_interval": None,
             "eval_batches": 1,
             "log_interval": 2,
             "seed": 3,
@@ -69,7 +69,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--runs-dir",
         root / "runs",
         "--set",
-        "train.eval_interval=4",
+        "train.warmup_steps=3",
         "--lstm-lr",
         "0.004",
         "--gen-chars",
@@ -80,6 +80,8 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.exit_code == 0, result.output
     assert "transformer vs LSTM" in result.output
+    assert "transformer: 16 of 16 optimizer steps (100%), 8 evaluations" in result.output
+    assert "LSTM: 16 of 16 optimizer steps (100%), 8 evaluations" in result.output
     (bench_dir,) = (root / "runs" / "bench-lstm").iterdir()
     return bench_dir
 
@@ -102,15 +104,20 @@ def test_report_files_and_run_directories(bench: Path) -> None:
             )
             assert model["peak_memory_mb"] <= model["process_peak_rss_mb"] + 1
         assert model["best_val_loss"] == summary["best"]["val_loss"]
+        evaluated = [r["step"] for r in jsonl(run / "metrics.jsonl") if r["kind"] == "eval"]
+        assert evaluated == [2, 4, 6, 8, 10, 12, 14, 16] and model["evaluations"] == 8
         assert (
             model["final_val_loss"] == [r for r in jsonl(run / "metrics.jsonl") if r["kind"] == "eval"][-1]["val_loss"]
         )
     env = report["environment"]
-    assert env["command"].startswith("attn bench vs lstm") and "--steps 8" in env["command"]
+    assert env["command"].startswith("attn bench vs lstm") and "--steps 16" in env["command"]
     for key in ("torch", "python", "platform", "device", "date"):
         assert env[key]
     text = (bench / "report.md").read_text()
-    assert "| parameters |" in text and "budget: 8 optimizer steps" in text and "time to LSTM's best val loss" in text
+    assert "| parameters |" in text and "budget: 16 optimizer steps" in text
+    assert "best val loss" in text and "first reached between evaluations at (s)" in text
+    assert "| budget used | 16 of 16 optimizer steps (100%) | 16 of 16 optimizer steps (100%) |" in text
+    assert "| evaluations during training | 8 | 8 |" in text
 
 
 def test_both_sides_share_data_batches_and_budget(bench: Path) -> None:
@@ -122,7 +129,7 @@ def test_both_sides_share_data_batches_and_budget(bench: Path) -> None:
     assert t["data"] == lstm["data"] and t["model"]["block_size"] == lstm["model"]["block_size"] == 8
     for key in ("batch_size", "max_steps", "max_time_s", "seed", "eval_interval", "eval_batches", "warmup_steps"):
         assert t["train"][key] == lstm["train"][key], key
-    assert t["train"]["max_steps"] == STEPS and t["train"]["eval_interval"] == 4
+    assert t["train"]["max_steps"] == STEPS and t["train"]["warmup_steps"] == 3 and t["train"]["eval_interval"] == 2
     assert lstm["train"]["lr"] == 0.004 and lstm["train"]["min_lr"] == pytest.approx(3e-4 * 0.004 / 3e-3)
     assert report["tuning"]["lstm"]["lr_source"] == "--lstm-lr"
 
@@ -150,6 +157,8 @@ def test_time_to_target_is_the_first_evaluation_at_or_below_the_lstm_best(bench:
         if hits:
             assert model["step_to_target"] == hits[0]["step"]
             assert model["time_to_target_s"] == hits[0]["elapsed_s"]  # the trainer's clock at that evaluation
+            before = [r for r in records if r["kind"] == "eval" and r["step"] < hits[0]["step"]]
+            assert model["time_to_target_after_s"] == (before[-1]["elapsed_s"] if before else None)
         else:
             assert model["time_to_target_s"] is None and model["step_to_target"] is None
     assert report["models"]["lstm"]["step_to_target"] is not None  # the LSTM reaches its own best
@@ -186,3 +195,29 @@ def test_user_errors_exit_2(tiny_text_recipe: Path, tmp_path: Path) -> None:
     result = cli(*base, tmp_path / "lstm.yaml", "--steps", 5)
     assert result.exit_code == 2 and "char-transformer" in result.output
     assert not (tmp_path / "runs").exists()  # nothing is written before the inputs are checked
+
+
+def test_a_recipe_without_an_evaluation_interval_works_under_a_time_budget(
+    tiny_text_recipe: Path, tmp_path: Path
+) -> None:
+    """Like shakespeare_char_fast (eval_interval: null) under --budget-s: evaluations at every budget / 8 seconds.
+
+    (Under --steps the module's bench above runs such a recipe: 8 evaluations, every 16 // 8 steps.)
+    """
+    recipe = yaml.safe_load(tiny_text_recipe.read_text())
+    recipe["train"]["eval_interval"] = None
+    (tmp_path / "no_interval.yaml").write_text(yaml.safe_dump(recipe))
+    args = ["--recipe", tmp_path / "no_interval.yaml", "--budget-s", 2, "--gen-chars", 5, "--repeats", 1, "-q"]
+    result = cli("bench", "vs", "lstm", "--device", "cpu", "--runs-dir", tmp_path / "runs", *args)
+    assert result.exit_code == 0, result.output
+    (bench,) = (tmp_path / "runs" / "bench-lstm").iterdir()
+    report = json.loads((bench / "report.json").read_text())
+    for model in report["models"].values():
+        train = yaml.safe_load((bench / model["run_dir"] / "recipe.yaml").read_text())["train"]
+        evals = [r for r in jsonl(bench / model["run_dir"] / "metrics.jsonl") if r["kind"] == "eval"]
+        assert train["eval_interval"] is None and train["eval_interval_s"] == 0.25 and evals
+        assert model["evaluations"] == len(evals)  # how many fit depends on the machine; the cadence does not
+        assert f"{model['label']}: {model['budget_used_text']}, {len(evals)} evaluations" in result.output
+        assert model["budget_used_text"].endswith(
+            f"of 2 s of trainer wall time ({100 * model['budget_fraction']:.0f}%)"
+        )

@@ -80,3 +80,59 @@ def test_budget_overrides() -> None:
     for bad in ((10.0, 5), (0.0, None), (None, 0)):
         with pytest.raises(UserError):
             sides.budget_overrides(*bad)
+
+
+def test_time_to_target_is_the_interval_between_the_evaluations_around_it() -> None:
+    curve = [
+        {"step": 10, "elapsed_s": 3.25, "value": 2.4},
+        {"step": 20, "elapsed_s": 7.0, "value": 2.1},
+        {"step": 30, "elapsed_s": 9.5, "value": 1.9},
+    ]
+    reached = sides.time_to_target(curve, 2.0)
+    assert reached == {"time_to_target_s": 9.5, "time_to_target_after_s": 7.0, "step_to_target": 30}
+    assert sides.target_cell(reached) == "7.0-9.5 (step 30)"
+    first = sides.time_to_target(curve, 3.0)  # met at the first evaluation: somewhere in its first 3.25 s
+    assert first == {"time_to_target_s": 3.25, "time_to_target_after_s": None, "step_to_target": 10}
+    assert sides.target_cell(first) == "<= 3.2 (first evaluation, step 10)"
+    never = sides.time_to_target(curve, 1.0)
+    assert set(never.values()) == {None} and sides.target_cell(never) == "not reached"
+
+
+def side_of(**train: object) -> sides.Side:
+    from attn.recipe import parse_recipe
+    from tests.helpers import text_recipe
+
+    return sides.Side("t", "t", parse_recipe(text_recipe("corpus.txt", **train), "tiny"))
+
+
+def test_a_budget_sets_a_cadence_of_at_least_eight_evaluations() -> None:
+    steps = {"kind": "steps", "steps": 100}
+    assert sides.with_evaluation_cadence(side_of(eval_interval=None), steps).recipe.train.eval_interval == 12
+    assert sides.with_evaluation_cadence(side_of(eval_interval=50), steps).recipe.train.eval_interval == 12
+    assert sides.with_evaluation_cadence(side_of(eval_interval=5), steps).recipe.train.eval_interval == 5  # kept
+    assert (
+        sides.with_evaluation_cadence(
+            side_of(eval_interval=None), {"kind": "steps", "steps": 3}
+        ).recipe.train.eval_interval
+        == 1
+    )
+    time = {"kind": "time", "seconds": 40.0}
+    timed = sides.with_evaluation_cadence(side_of(eval_interval=None), time).recipe.train
+    assert timed.eval_interval_s == 5.0 and timed.eval_interval is None
+    assert sides.with_evaluation_cadence(side_of(eval_interval_s=2.0), time).recipe.train.eval_interval_s == 2.0
+    # A cadence the user gave with --set is the user's.
+    given = sides.with_evaluation_cadence(side_of(eval_interval=50), steps, ["train.eval_interval=50"])
+    assert given.recipe.train.eval_interval == 50
+    recipe_only = side_of(eval_interval=None)
+    assert sides.with_evaluation_cadence(recipe_only, {"kind": "recipe"}) is recipe_only
+
+
+def test_budget_use_says_how_much_of_the_budget_a_side_took() -> None:
+    summary = {"wall_time_s": 41.26, "steps": 1200}
+    timed = sides.budget_use(summary, {"kind": "time", "seconds": 40.0}, 8)
+    assert timed["budget_used_text"] == "41.3 s of 40 s of trainer wall time (103%)"
+    assert timed["budget_fraction"] == pytest.approx(41.26 / 40) and timed["evaluations"] == 8
+    stepped = sides.budget_use(summary, {"kind": "steps", "steps": 1200}, 9)
+    assert stepped["budget_used_text"] == "1,200 of 1,200 optimizer steps (100%)"
+    by_epochs = sides.budget_use(summary, {"kind": "recipe", "max_steps": None, "max_time_s": None}, 3)
+    assert by_epochs["budget_used_text"] == "1,200 optimizer steps" and by_epochs["budget_fraction"] is None

@@ -1,7 +1,8 @@
 """The Trainer on its own, with a tiny fake task: cadence, best checkpoint, early stopping, NaN stop, resume.
 
-The fake task regresses y = 3x - 1 with a linear model on fixed batches drawn from a seeded
-generator; its "validation metric" is a scripted sequence, so which evaluation is best is known.
+The fake task regresses y = 3x - 1 with a linear model (or :class:`BlockNet`, a model with
+repeated blocks) on fixed batches drawn from a seeded generator; its "validation metric" is a
+scripted sequence, so which evaluation is best is known.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import torch
 from rich.console import Console
 from torch import nn
@@ -77,6 +80,22 @@ class LineTask(Task):
         self.drawn = state["drawn"]
 
 
+class BlockNet(nn.Module):
+    """x (B, 1) -> (B, 1) through two repeated blocks of Linear(4, 4) and tanh (``HasBlocks``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(1, 4)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(4, 4), nn.Tanh()) for _ in range(2))
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
+        for block in self.blocks:
+            x = x + block(x)
+        return self.head(x)
+
+
 def config(**changes: Any) -> TrainConfig:
     base = TrainConfig(
         batch_size=8,
@@ -94,12 +113,13 @@ def config(**changes: Any) -> TrainConfig:
     return replace(base, **changes)
 
 
-def trainer(run_dir: Path, task: Task, cfg: TrainConfig) -> Trainer:
+def trainer(run_dir: Path, task: Task, cfg: TrainConfig, model: type[nn.Module] | None = None) -> Trainer:
+    """A trainer of ``model`` (a class; default ``nn.Linear(1, 1)``) built from seed 0."""
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     task.setup(CPU, World(), cfg.batch_size)
     return Trainer(
-        model=nn.Linear(1, 1),
+        model=model() if model is not None else nn.Linear(1, 1),
         task=task,
         cfg=cfg,
         runtime=CPU,
@@ -151,25 +171,75 @@ def test_no_evaluation_cadence_and_a_time_budget_still_checkpoint_at_the_end(tmp
     assert (tmp_path / "checkpoints" / "last.pt").is_file()
 
 
+EVERY_OPTION = {"optimizer": "muon", "ema_decay": 0.8, "schedule": "wsd", "decay_fraction": 0.5, "grad_accum_steps": 3}
+
+
+@pytest.mark.parametrize(
+    ("model", "options"), [(None, {}), (BlockNet, EVERY_OPTION)], ids=["adamw", "muon-ema-wsd-accumulation"]
+)
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
-    tmp_path: Path, interrupt_after: Any, monkeypatch: Any
+    tmp_path: Path, interrupt_after: Any, monkeypatch: Any, model: Any, options: dict[str, Any]
 ) -> None:
-    straight = trainer(tmp_path / "straight", LineTask(), config())
+    cfg = config(**options)
+    straight = trainer(tmp_path / "straight", LineTask(), cfg, model)
     straight.run()
 
     with monkeypatch.context() as patch:
         interrupt_after(5, patch)  # a real SIGINT after step 5: the trainer saves last.pt at step 5 and stops
-        assert trainer(tmp_path / "split", LineTask(), config()).run().status == "interrupted"
+        assert trainer(tmp_path / "split", LineTask(), cfg, model).run().status == "interrupted"
     checkpoint = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
-    resumed = trainer(tmp_path / "split", LineTask(), config())
+    resumed = trainer(tmp_path / "split", LineTask(), cfg, model)
     resumed.restore(checkpoint, tmp_path / "split" / "checkpoints" / "last.pt")
     resumed.run()
     for a, b in zip(straight.raw_model.parameters(), resumed.raw_model.parameters()):
         assert torch.equal(a, b)
+    if straight.ema is not None:  # the average too, bit for bit, and so every evaluation
+        assert straight.ema.updates == resumed.ema.updates == 12
+        for a, b in zip(straight.ema.model.state_dict().values(), resumed.ema.model.state_dict().values()):
+            assert torch.equal(a, b)
     assert evaluated_steps(tmp_path / "split") == evaluated_steps(tmp_path / "straight") == [3, 6, 9, 12]
+    assert eval_losses(tmp_path / "split") == eval_losses(tmp_path / "straight")
+
+
+def eval_losses(run_dir: Path) -> list[float]:
+    return [r["val_loss"] for r in MetricsLog(run_dir / "metrics.jsonl").read() if r["kind"] == "eval"]
 
 
 def test_training_fits_the_line(tmp_path: Path) -> None:
     first = LineTask().evaluate(nn.Linear(1, 1), CPU)["val_loss"]
     result = trainer(tmp_path, LineTask(), config(max_steps=60, lr=0.2, min_lr=0.02, eval_interval=20)).run()
     assert result.state.best_metric < 0.01 * first
+
+
+class TickingTask(LineTask):
+    """Each batch takes exactly one second of a fake clock (the trainer's ``time.perf_counter``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self.now += 1.0
+        return super().next_batch()
+
+
+def test_a_time_cadence_evaluates_at_the_first_log_point_past_each_multiple(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import attn.training.trainer as trainer_module
+
+    task = TickingTask()
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=task.clock))
+    cfg = config(max_steps=None, max_time_s=10.0, eval_interval=None, eval_interval_s=2.5, log_interval=1)
+    run = trainer(tmp_path, task, cfg)
+    run.total_steps = None
+    result = run.run()
+    # Step n ends at n seconds: 2.5, 5 and 7.5 are first passed at steps 3, 5 and 8; the budget ends at 10.
+    assert result.status == "time_budget" and result.state.step == 10
+    evals = [r for r in MetricsLog(tmp_path / "metrics.jsonl").read() if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [3, 5, 8, 10]
+    assert [r["elapsed_s"] for r in evals] == [3.0, 5.0, 8.0, 10.0]  # the clock when the evaluated weights existed
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["trainer"]["step"] == 10
