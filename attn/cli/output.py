@@ -4,12 +4,11 @@
 the text of ``attn generate``, a listing, or JSON with ``--json``. ``err_console`` (stderr) carries
 progress, notes, tables and errors, so ``attn train ... | xargs ls`` or ``attn train ... --json |
 jq .best`` see the result alone. Neither wraps lines when it is not a terminal (a path stays
-one line in a log file); on a terminal they wrap at its width as usual.
+one line in a log file, whatever $COLUMNS says); on a terminal they wrap at its width as usual.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -20,12 +19,16 @@ UNWRAPPED_WIDTH = 100_000  # "no wrapping": wider than any line a command prints
 
 
 class StreamConsole(Console):
-    """A rich Console that does not hard-wrap when its stream is not a terminal (unless $COLUMNS says so)."""
+    """A rich Console that does not hard-wrap when its stream is not a terminal (a pipe has no width)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._asked_width = kwargs.get("width") is not None  # rich also takes a width from $COLUMNS
 
     @property
     def size(self) -> ConsoleDimensions:
         dimensions = super().size
-        if not self.is_terminal and self._width is None and not os.environ.get("COLUMNS"):
+        if not self.is_terminal and not self._asked_width:
             return ConsoleDimensions(UNWRAPPED_WIDTH, dimensions.height)
         return dimensions
 

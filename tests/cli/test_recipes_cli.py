@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_keys_shows_every_name_whole_on_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "80")
+    import attn.cli.recipes as recipes_cli
+    from attn.cli.output import StreamConsole
+
+    terminal = StreamConsole(force_terminal=True, color_system=None, width=80, soft_wrap=True)
+    monkeypatch.setattr(recipes_cli, "console", terminal)
     result = run_cli("recipes", "keys")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
