@@ -361,7 +361,9 @@ def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
     rows += [
         (
             f"{task.items}/s",
-            rate if rate is not None else f"n/a (stopped within the {summary['warmup_steps']} warm-up steps)",
+            rate
+            if rate is not None
+            else f"n/a (only warm-up steps: the first {summary['warmup_steps']} are not timed)",
         ),
         ("wall time, final evaluation included (s)", summary["wall_time_s"] + summary.get("final_eval_s", 0.0)),
     ]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -28,6 +29,21 @@ def test_train_prints_the_run_directory_alone_on_stdout(tmp_path: Path, recipe_f
     # progress, the estimate and the summary table all went to stderr
     for text in ("training tiny", "estimate: about", "step 20/20", "best val_loss", "tok/s"):
         assert text in result.stderr, text
+    # every loss in the table to 4 significant figures, trailing zeros kept
+    summary = json.loads((run / "summary.json").read_text())
+    losses = {
+        f"best val_loss (step {summary['best']['step']})": summary["best"]["val_loss"],
+        "final val_loss": summary["final"]["val_loss"],
+        "best checkpoint val_loss (whole val split)": summary["best_checkpoint_eval"]["val_loss"],
+    }
+    cells = {
+        row[1].strip(): row[2].strip()
+        for row in (line.split("│") for line in result.stderr.splitlines())
+        if len(row) == 4
+    }
+    for label, value in losses.items():
+        decimals = 3 - math.floor(math.log10(abs(value)))  # 4 significant figures
+        assert cells[label] == f"{value:.{decimals}f}", (label, cells[label])
 
 
 def test_train_json_is_the_summary_with_its_run_directory(tmp_path: Path, recipe_file: Path) -> None:

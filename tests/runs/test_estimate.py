@@ -191,4 +191,4 @@ def test_a_run_stopped_within_the_warm_up_steps_has_no_throughput(
     summary = json.loads((only_run_dir(tmp_path / "runs") / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["tok_per_s"] is None
     row = next(line for line in result.stderr.splitlines() if "tok/s" in line and "│" in line)
-    assert "n/a (stopped within the 5 warm-up steps)" in row and " 0 " not in row
+    assert "n/a (only warm-up steps: the first 5 are not timed)" in row and " 0 " not in row
