@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,14 +41,23 @@ class StepCost:
 
 
 def probe_step_cost(
-    model: nn.Module, task: Task, runtime: Runtime, *, max_passes: int = 3, budget_s: float = 1.0
+    model: nn.Module,
+    task: Task,
+    runtime: Runtime,
+    *,
+    max_passes: int = 3,
+    budget_s: float = 1.0,
+    micro_batches: int = 1,
+    split: Callable[[Any, int], list[Any]] | None = None,
 ) -> StepCost:
     """Time forward + backward and an evaluation forward of ``model`` on the task's next batch.
 
     Passes repeat until ``max_passes`` or ``budget_s`` seconds; the first pass (allocations, kernel
     selection) counts only when it is the only one. A slow model gets one pass and its forward
     cost is taken as :data:`FORWARD_SHARE` of it. The task's batch state and the random state
-    are restored, and ``model`` itself is not touched (the passes run on a copy).
+    are restored, and ``model`` itself is not touched (the passes run on a copy). With gradient
+    accumulation (``micro_batches`` k > 1, ``split(batch, k)`` the task's split) one micro-batch
+    is timed, as training runs it, and a step costs k of them.
     """
     probe = copy.deepcopy(model).train()
     task_state = copy.deepcopy(task.state_dict())
@@ -55,6 +65,9 @@ def probe_step_cost(
     try:
         batch = task.next_batch()
         items = task.items_in(batch)
+        if micro_batches > 1 and split is not None:
+            batch = split(batch, micro_batches)[0]
+        per_step = items / max(task.items_in(batch), 1)  # passes of this batch in one optimizer step
         train_times: list[float] = []
         forward_times: list[float] = []
         started = time.perf_counter()
@@ -75,9 +88,9 @@ def probe_step_cost(
     finally:
         task.load_state_dict(task_state)
         restore_rng(rng, runtime.device)
-    step_s = min(train_times[1:]) if len(train_times) > 1 else train_times[0]
-    forward_s = min(forward_times[1:] or forward_times) if forward_times else step_s * FORWARD_SHARE
-    return StepCost(step_s, items, forward_s / max(items, 1), len(train_times))
+    pass_s = min(train_times[1:]) if len(train_times) > 1 else train_times[0]
+    forward_s = min(forward_times[1:] or forward_times) if forward_times else pass_s * FORWARD_SHARE
+    return StepCost(pass_s * per_step, items, forward_s * per_step / max(items, 1), len(train_times))
 
 
 def evaluation_interval(cfg: TrainConfig, task: Task, total_steps: int | None) -> int | None:
@@ -162,8 +175,10 @@ def estimate_run(
     total_steps: int | None,
     elapsed_s: float = 0.0,
     final_full: bool | None = True,
+    eval_interval_s: float | None = None,
 ) -> RunEstimate:
-    """The expected time of steps ``start_step`` to the end; ``final_full`` None: no final evaluation."""
+    """The expected time of steps ``start_step`` to the end; ``final_full`` None: no final evaluation;
+    ``eval_interval_s``: evaluations also every that many seconds of the trainer's clock."""
     budget = cfg.max_time_s - elapsed_s if cfg.max_time_s is not None else None
     steps = total_steps - start_step if total_steps is not None else math.inf
     if budget is not None:
@@ -171,6 +186,8 @@ def estimate_run(
     steps = int(max(steps, 0))
     every = evaluation_interval(cfg, task, total_steps)
     evaluations = evaluations_between(start_step, start_step + steps, every, final=True)
+    if eval_interval_s:
+        evaluations += int(steps * cost.step_s // eval_interval_s)
     eval_items = task.eval_items(full=False)
     final_items = task.final_items(full=bool(final_full)) if final_full is not None else 0
     return RunEstimate(

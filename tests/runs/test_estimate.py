@@ -192,3 +192,28 @@ def test_a_run_stopped_within_the_warm_up_steps_has_no_throughput(
     assert summary["steps"] == 3 and summary["tok_per_s"] is None
     row = next(line for line in result.stderr.splitlines() if "tok/s" in line and "│" in line)
     assert "n/a (only warm-up steps: the first 5 are not timed)" in row and " 0 " not in row
+
+
+def test_with_gradient_accumulation_the_probe_times_one_micro_batch(corpus: Path, make_recipe) -> None:
+    from attn.models import build_model
+    from attn.recipe import parse_recipe
+    from attn.tasks import build_task
+    from attn.training.device import resolve_runtime
+    from attn.training.distributed import World
+    from attn.training.estimate import probe_step_cost
+
+    recipe = parse_recipe(make_recipe(corpus, batch_size=4), "tiny")
+    task = build_task(recipe)
+    runtime = resolve_runtime("cpu", "fp32", False)
+    task.setup(runtime, World(), 4)
+    model = build_model(recipe.model_name, recipe.model, **task.model_info())
+    seen: list[int] = []
+    loss = task.loss
+    task.loss = lambda m, batch: seen.append(batch[0].shape[0]) or loss(m, batch)  # type: ignore[method-assign]
+
+    def halves(batch: tuple[torch.Tensor, ...], k: int) -> list[tuple[torch.Tensor, ...]]:
+        return [tuple(t[i * len(t) // k : (i + 1) * len(t) // k] for t in batch) for i in range(k)]
+
+    cost = probe_step_cost(model, task, runtime, micro_batches=2, split=halves)
+    assert seen and set(seen) == {2}  # micro-batches of 2 sequences, as training runs them
+    assert cost.items_per_step == 4 * recipe.model.block_size  # a step still trains the whole batch
