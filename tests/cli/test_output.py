@@ -139,11 +139,26 @@ def test_shell_completion_is_enabled() -> None:
     assert words == ["shakespeare_char", "shakespeare_char_cpu", "shakespeare_char_fast"]
 
 
-def test_recipe_and_model_text_is_not_read_as_markup() -> None:
+def test_recipe_and_model_text_is_not_read_as_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attn.cli.recipes as recipes_cli
+    import attn.models
+    from attn.models.registry import ModelSpec
+
+    text = "needs pip install attn[eegnex]; [bold]not bold[/bold]"
+    row = {
+        "name": "r[1]",
+        "family": "eeg",
+        "model": "m",
+        "description": text,
+        "expected_time": {"cpu": None, "gpu": None},
+    }
+    monkeypatch.setattr(recipes_cli, "recipe_listing", lambda: [row])
     listing = run_cli("recipes", "list")
-    assert listing.exit_code == 0 and "pip install attn[eegnex]" in listing.stdout
+    assert listing.exit_code == 0 and text in listing.stdout and "r[1]" in listing.stdout
+    spec = ModelSpec("m[x]", "eeg", object, lambda cfg: None, text)
+    monkeypatch.setattr(attn.models, "model_specs", lambda: [spec])
     models = run_cli("recipes", "models")
-    assert models.exit_code == 0 and "needs attn[eegnex]" in models.stdout
+    assert models.exit_code == 0 and text in models.stdout and "m[x]" in models.stdout
 
 
 def test_json_listings_match_the_library() -> None:
