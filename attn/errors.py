@@ -22,4 +22,7 @@ class CheckpointError(UserError):
 
 
 class TrainingDiverged(UserError):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
+    """The loss became NaN or Inf; the last good checkpoint is kept. Its own exit code (3), so that a
+    script can tell a diverged run (try other settings) from bad input (exit code 2)."""
+
+    exit_code = 3

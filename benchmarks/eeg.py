@@ -159,7 +159,7 @@ def row(result: dict, shared: bool) -> str:
         lines = result["error"].strip().splitlines()
         return f"| {result['name']} | failed: {(lines[-1] if lines else 'failed')[:120]} | | | | | | | |"
     s, folds = result["summary"], result["folds"]
-    win_per_s = statistics.median(f["win_per_s"] for f in folds)
+    win_per_s = statistics.median(f["win_per_s"] or 0.0 for f in folds)
     train_s = sum(f["train_time_s"] for f in folds)
     best_epochs = statistics.median((f["best"]["step"] or 0) / max(f["steps"], 1) for f in folds)
     note = " (shared)" if shared else ""

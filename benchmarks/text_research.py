@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 from train_process import best_whole_split, error_line, run_train, time_to_best
 
-from attn.bench.report import markdown_table
+from attn.bench.report import fmt, markdown_table
 
 BASE = "shakespeare_char_fast"
 Settings = dict[str, str]  # recipe key -> value as written on the command line; later dicts win
@@ -148,7 +148,7 @@ def row(result: dict[str, Any]) -> list[str]:
         f"{full:.4f} ({s['best'].get('step')})" if full is not None else "n/a (final_eval not full)",
         f"{to_best:.1f}" if to_best is not None else "n/a",
         f"{s.get('process_wall_s', result['outside_wall_s']):.1f}",
-        f"{s.get('tok_per_s', 0.0):,.0f}",
+        fmt(s.get("tok_per_s"), ",.0f"),
     ]
 
 

@@ -11,8 +11,11 @@ no dropout, training mode):
   the recurrent layer attention replaces (``heads`` and ``causal`` do not apply to it)
 
 Per method and length: ``warmup`` untimed passes, then the median of ``repeats`` timed
-forward+backward passes (CUDA: ``torch.cuda.Event`` timing after synchronising; CPU:
-``time.perf_counter``). Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during
+forward+backward passes with their minimum and maximum (CUDA: ``torch.cuda.Event`` timing after
+synchronising; CPU: ``time.perf_counter``). A cell whose spread, (max - min) / median, exceeds
+:data:`NOISY_SPREAD` is marked ``!``, and the report warns about it and about a busy machine (a
+1-minute load average above :data:`BUSY_LOAD` per core when the bench starts or ends): such
+timings are noise, not the method. Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during
 one pass above what was allocated before it; on every device the *saved activations*, the bytes
 of the tensors autograd keeps for backward (``torch.autograd.graph.saved_tensors_hooks``,
 distinct storages, parameters excluded). Saved activations do not depend on timing noise, but
@@ -21,11 +24,16 @@ marked ``skipped``, sizes that run out of memory ``OOM`` (and the larger ones of
 then skipped).
 
 The scaling exponent ``k`` in ``time ~ N**k`` is the least-squares slope of log(time) against
-log(N) over the measured lengths.
+log(N), fitted only over the lengths where the value grows (each at least
+:data:`GROWTH` times the one before, up to the largest measured length;
+:func:`attn.bench.measure.growth_range`), and the range is reported with it: at small N fixed
+costs dominate, time hardly changes, and a slope through that says nothing (it can even be
+negative). Fewer than two growing points give no exponent.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,14 +44,27 @@ import torch
 from torch import nn
 
 from attn.attention import MultiHeadAttention, SparseTokenAttention
-from attn.bench.measure import MIB, cuda_peak_mib, fit_exponent, is_oom, median, saved_activation_bytes, time_ms
+from attn.bench.measure import (
+    MIB,
+    cuda_peak_mib,
+    fit_exponent,
+    growth_range,
+    is_oom,
+    median,
+    saved_activation_bytes,
+    time_ms,
+)
 from attn.bench.report import describe_machine, fmt, markdown_table
+from attn.formatting import format_value
 from attn.training.plots import new_figure, save_figure
 
 METHODS = ("manual", "sdpa", "sparse", "torch_mha")
 ALL_METHODS = (*METHODS, "lstm")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_LENGTHS = (128, 256, 512, 1024, 2048, 4096)
+NOISY_SPREAD = 0.25  # (max - min) / median of a cell's timed passes above this: marked noisy
+BUSY_LOAD = 0.5  # 1-minute load average per core above this: the machine was busy
+GROWTH = 1.1  # a length's value must exceed the previous length's by this factor to count as growing
 
 Call = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
@@ -145,13 +166,52 @@ def measure(method: str, length: int, settings: AttentionSettings) -> dict[str, 
     x.grad = None
     peak = cuda_peak_mib(step, device)
     saved = saved_activation_bytes(lambda: call(module, x), list(module.parameters()))
+    middle = median(times)
     return {
         "status": "ok",
-        "time_ms": median(times),
+        "time_ms": middle,
+        "min_ms": min(times),
+        "max_ms": max(times),
+        "spread": (max(times) - min(times)) / middle if middle > 0 else 0.0,
         "times_ms": times,
         "peak_mib": peak,
         "saved_activations_mib": saved / MIB,
     }
+
+
+def machine_load() -> dict[str, Any]:
+    """The 1-minute load average and the core count (load None where the OS has none)."""
+    try:
+        load: float | None = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = None
+    return {"load_1min": load, "cores": os.cpu_count() or 1}
+
+
+def bench_warnings(report: dict[str, Any]) -> list[str]:
+    """Why the timings of ``report`` may not be trusted: noisy cells, a busy machine."""
+    warnings = []
+    noisy = [
+        f"{method} N={n}"
+        for method, per in report["results"].items()
+        for n, cell in per.items()
+        if cell.get("status") == "ok" and cell["spread"] > NOISY_SPREAD
+    ]
+    if noisy:
+        warnings.append(
+            f"{len(noisy)} timing(s) vary by more than {NOISY_SPREAD:.0%} of their median between repeats "
+            f"(marked !: {', '.join(noisy[:6])}{', ...' if len(noisy) > 6 else ''}); rerun with more --repeats "
+            "on a quiet machine before trusting them"
+        )
+    loads = [report["load"][when]["load_1min"] for when in ("before", "after")]
+    cores = report["load"]["before"]["cores"]
+    if any(load is not None and load > BUSY_LOAD * cores for load in loads):
+        warnings.append(
+            f"the machine was busy (1-minute load average {_load_text(report['load']['before'])} before the bench, "
+            f"{_load_text(report['load']['after'])} after): other processes share the CPU, so these timings are "
+            "slower and noisier than the methods are"
+        )
+    return warnings
 
 
 def run_attention_bench(
@@ -162,6 +222,7 @@ def run_attention_bench(
     if settings.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("device cuda was asked for but CUDA is not available")
     results: dict[str, dict[int, dict[str, Any]]] = {m: {} for m in settings.methods}
+    load_before = machine_load()
     budget = memory_budget(settings.device)
     elem = torch.empty((), dtype=DTYPES[settings.dtype]).element_size()
     for method in settings.methods:
@@ -188,50 +249,80 @@ def run_attention_bench(
             if progress is not None:
                 progress(f"{method:>9} N={length:<6} {describe(results[method][length])}")
     lengths = settings.lengths
-
-    def exponents(key: str) -> dict[str, float | None]:
-        return {m: fit_exponent(lengths, [results[m][n].get(key) for n in lengths]) for m in settings.methods}
-
-    return {
+    fits = {
+        key: {m: fit_growth(lengths, [results[m][n].get(key) for n in lengths]) for m in settings.methods}
+        for key in ("time_ms", "saved_activations_mib", "peak_mib")
+    }
+    report = {
         "bench": "attention",
         "environment": environment,
         "settings": asdict(settings),
         "results": {m: {str(n): r for n, r in per.items()} for m, per in results.items()},
-        "time_exponent": exponents("time_ms"),
-        "saved_activations_exponent": exponents("saved_activations_mib"),
-        "peak_memory_exponent": exponents("peak_mib"),
+        "load": {"before": load_before, "after": machine_load()},
     }
+    for key, name in (("time_ms", "time"), ("saved_activations_mib", "saved_activations"), ("peak_mib", "peak_memory")):
+        report[f"{name}_exponent"] = {m: fit[0] for m, fit in fits[key].items()}
+        report[f"{name}_exponent_range"] = {m: fit[1] for m, fit in fits[key].items()}
+    report["warnings"] = bench_warnings(report)
+    return report
+
+
+def fit_growth(lengths: list[int], values: list[float | None]) -> tuple[float | None, list[int] | None]:
+    """The exponent over the lengths where ``values`` grow, and that range ``[N_first, N_last]``."""
+    span = growth_range(values, GROWTH)
+    if span is None:
+        return None, None
+    first, last = span
+    return fit_exponent(lengths[first : last + 1], values[first : last + 1]), [lengths[first], lengths[last]]
 
 
 def describe(cell: dict[str, Any]) -> str:
     """One measurement as text (for progress lines)."""
     if cell["status"] != "ok":
         return cell["status"]
-    text = f"{cell['time_ms']:.2f} ms, saved {cell['saved_activations_mib']:.1f} MiB"
+    text = (
+        f"{cell['time_ms']:.2f} ms (min {cell['min_ms']:.2f}, max {cell['max_ms']:.2f}), "
+        f"saved {cell['saved_activations_mib']:.1f} MiB"
+    )
     if cell["peak_mib"] is not None:
         text += f", peak {cell['peak_mib']:.1f} MiB"
     return text
 
 
 TABLES = (
-    ("time_ms", "Time per forward+backward (ms, median)", "time_exponent"),
+    ("time_ms", "Time per forward+backward (ms): median (min-max) of the repeats", "time_exponent"),
     ("saved_activations_mib", "Saved activations (MiB)", "saved_activations_exponent"),
     ("peak_mib", "Peak CUDA memory above baseline (MiB)", "peak_memory_exponent"),
 )
 
 
+def cell_text(cell: dict[str, Any], key: str) -> str:
+    """A table cell: the value; for times the median with (min-max), marked ! when noisy."""
+    if cell["status"] != "ok":
+        return cell["status"]
+    if key != "time_ms":
+        return fmt(cell.get(key))
+    noisy = "!" if cell["spread"] > NOISY_SPREAD else ""
+    low, mid, high = (format_value(cell[k], digits=3) for k in ("min_ms", "time_ms", "max_ms"))
+    return f"{mid} ({low}-{high}){noisy}"
+
+
 def table_rows(report: dict[str, Any], key: str, exponent_key: str | None) -> list[list[str]]:
-    """Rows ``N, value per method`` and a last row with the fitted exponent."""
+    """Rows ``N, value per method``, then the fitted exponent and the range of N it was fitted over."""
     settings = report["settings"]
-    rows = []
-    for n in settings["lengths"]:
-        row = [str(n)]
-        for m in settings["methods"]:
-            cell = report["results"][m][str(n)]
-            row.append(fmt(cell.get(key)) if cell["status"] == "ok" else cell["status"])
-        rows.append(row)
+    rows = [
+        [str(n)] + [cell_text(report["results"][m][str(n)], key) for m in settings["methods"]]
+        for n in settings["lengths"]
+    ]
     if exponent_key is not None:
+        spans = report.get(f"{exponent_key}_range", {})
+
+        def span(method: str) -> str:
+            found = spans.get(method)
+            return f"{found[0]}-{found[1]}" if found else "none (does not grow)"
+
         rows.append(["k (fit)"] + [fmt(report[exponent_key][m], ".2f") for m in settings["methods"]])
+        rows.append(["fitted over N"] + [span(m) for m in settings["methods"]])
     return rows
 
 
@@ -245,9 +336,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"causal {settings['causal']}; median of {settings['repeats']} timed passes after {settings['warmup']} warm-up",
         f"- command: `{env['command']}` ({env['date']})",
         "- saved activations: bytes of the tensors autograd keeps for backward (parameters excluded)",
-        "- k (fit): least-squares slope of log(value) on log(N), i.e. value ~ N^k",
+        "- k (fit): least-squares slope of log(value) on log(N), i.e. value ~ N^k, over the lengths where the "
+        f"value grows (each >= {GROWTH}x the previous; the range is given under it)",
+        f"- time cells: median (min-max) of the timed passes; ! marks a spread above {NOISY_SPREAD:.0%} of the median",
+        f"- load average before / after: {_load_text(report['load']['before'])} / {_load_text(report['load']['after'])}",
         "",
     ]
+    lines += [f"**Warning:** {w}" for w in report.get("warnings", [])]
+    if report.get("warnings"):
+        lines.append("")
     for key, title, exponent_key in TABLES:
         if key == "peak_mib" and env["device"].split(":")[0] != "cuda":
             continue
@@ -258,6 +355,11 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _load_text(load: dict[str, Any]) -> str:
+    value = load.get("load_1min")
+    return f"{value:.2f} on {load['cores']} cores" if value is not None else "unknown"
 
 
 def plot(report: dict[str, Any], path: Path) -> Path:

@@ -108,3 +108,21 @@ def fit_exponent(lengths: Sequence[int], values: Sequence[float | None]) -> floa
 def is_oom(error: BaseException) -> bool:
     """Whether ``error`` is an out-of-memory error (CUDA or host)."""
     return isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(error).lower()
+
+
+def growth_range(values: Sequence[float | None], min_ratio: float = 1.1) -> tuple[int, int] | None:
+    """Indices ``(first, last)`` of the longest run at the end of ``values`` over which every value
+    exceeds the one before by ``min_ratio`` at least (None when fewer than 2 points grow so).
+
+    Fitting a scaling exponent makes sense only where the value grows with size: below that,
+    fixed costs (kernel launches) dominate, and a slope through them says nothing (or goes negative).
+    """
+    last = len(values) - 1
+    while last >= 0 and (values[last] is None or values[last] <= 0):
+        last -= 1
+    first = last
+    while first > 0 and values[first - 1] is not None and values[first - 1] > 0:
+        if values[first] < values[first - 1] * min_ratio:
+            break
+        first -= 1
+    return (first, last) if last - first >= 1 else None

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from rich.table import Table
+from rich.text import Text
 
 from attn.fileio import atomic_write_json, atomic_write_text
 from attn.formatting import format_value
@@ -73,11 +74,12 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 
 
 def rich_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
+    """A terminal table; cells are plain text (a recipe text like ``attn[eegnex]`` is not read as markup)."""
+    table = Table(title=Text(title), title_justify="left")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i == 0 else "right", style="bold" if i == 0 else None)
+        table.add_column(Text(header), justify="left" if i == 0 else "right", style="bold" if i == 0 else None)
     for row in rows:
-        table.add_row(*(str(c) for c in row))
+        table.add_row(*(Text(str(c)) for c in row))
     return table
 
 

@@ -106,7 +106,12 @@ def run_side(spec: dict[str, Any]) -> dict[str, Any]:
         side["process_train_s"] = time.perf_counter() - clock["start"]
 
     hooks = RunHooks(before_model=before_model, after_training=after_training)
-    options = RunOptions(device=spec.get("device"), quiet=bool(spec.get("quiet")), console=Console(), hooks=hooks)
+    options = RunOptions(
+        device=spec.get("device"),
+        quiet=bool(spec.get("quiet")),
+        console=Console(stderr=True, soft_wrap=True),
+        hooks=hooks,
+    )
     try:
         outcome = start_run(recipe, options, run_dir=run_dir)
         side["runtime"] = outcome.summary.get("device")

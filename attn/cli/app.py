@@ -13,28 +13,40 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
+from attn.cli.output import console, err_console
 from attn.errors import UserError
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}  # inherited by every command and group
 
 app = typer.Typer(
     name="attn",
     help="Train, sample and benchmark attention models on text and EEG.\n\n"
     "Start with: attn recipes list, then attn train shakespeare_char_cpu.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    context_settings=CONTEXT,
 )
-console = Console()
-err_console = Console(stderr=True)
 _state = {"debug": bool(os.environ.get("ATTN_DEBUG"))}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import attn
+
+        typer.echo(f"attn {attn.__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors (also ATTN_DEBUG=1)."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the attn version and exit."
+    ),
 ) -> None:
     """Train, sample and benchmark attention models on text and EEG."""
     if debug:

@@ -1,4 +1,7 @@
-"""`attn bench`: side-by-side comparisons written to runs/bench-<what>/<timestamp>/ (see docs/bench.md)."""
+"""`attn bench`: side-by-side comparisons written to runs/bench-<what>/<timestamp>/ (see docs/bench.md).
+
+Progress, tables and warnings go to stderr; stdout gets the bench directory alone.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from typing import Optional
 
 import typer
 
-from attn.cli.app import app, console, user_errors
+from attn.cli.app import app, user_errors
+from attn.cli.output import err_console, plain, print_result
 from attn.errors import UserError
 
 bench_app = typer.Typer(help="Side-by-side benchmarks: attention vs its baselines.", no_args_is_help=True)
@@ -99,7 +103,8 @@ def vs_lstm(
         layer_repeats=repeats,
         command=command,
     )
-    run_lstm_bench(opts, console)
+    bench_dir, _ = run_lstm_bench(opts, err_console)
+    print_result(str(bench_dir))
 
 
 @vs_app.command("cnn")
@@ -154,7 +159,8 @@ def vs_cnn(
         quiet=quiet,
         command=command,
     )
-    run_cnn_bench(opts, console)
+    bench_dir, _ = run_cnn_bench(opts, err_console)
+    print_result(str(bench_dir))
 
 
 @bench_app.command("attention")
@@ -170,13 +176,18 @@ def attention(
     d_model: int = typer.Option(256, "--d-model", help="Model width."),
     batch: int = typer.Option(4, "--batch", help="Batch size."),
     heads: int = typer.Option(8, "--heads", help="Attention heads (dense methods)."),
-    repeats: int = typer.Option(10, "--repeats", help="Timed passes per point (the median is reported)."),
+    repeats: int = typer.Option(
+        10, "--repeats", help="Timed passes per point (median, min and max are reported; more repeats, less noise)."
+    ),
     warmup: int = typer.Option(2, "--warmup", help="Untimed passes before timing."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
     causal: bool = typer.Option(False, "--causal", help="Causal masking for the dense methods."),
     runs_dir: Optional[Path] = _RUNS_DIR,
 ) -> None:
     """Attention implementations across sequence lengths: forward+backward time, memory, scaling exponent.
+
+    Every time is the median of --repeats passes with its min and max; noisy cells (marked !) and a
+    busy machine (load average) are warned about, and exponents are fitted only where time grows.
 
     Example: attn bench attention --device cuda --lengths 256,512,1024,2048,4096,8192
     """
@@ -238,5 +249,8 @@ def attention(
     for key, title, exponent_key in TABLES:
         if key == "peak_mib" and not device.startswith("cuda"):
             continue
-        console.print(rich_table(title, ["N", *settings.methods], table_rows(report, key, exponent_key)))
-    console.print(f"report: {out / 'report.md'}")
+        err_console.print(rich_table(title, ["N", *settings.methods], table_rows(report, key, exponent_key)))
+    for warning in report["warnings"]:
+        err_console.print(plain(f"warning: {warning}"), style="yellow")
+    err_console.print(plain(f"report: {out / 'report.md'}"))
+    print_result(str(out))

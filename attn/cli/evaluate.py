@@ -1,53 +1,165 @@
-"""`attn eval`: re-score a run from its best checkpoint; optionally draw its attention maps."""
+"""`attn eval`: re-score a run from its checkpoint; optionally draw its attention maps.
+
+Tables and notes go to stderr; stdout gets the paths of the files written (one per line), or the
+result as JSON with ``--json``. The request is checked against the run (split, checkpoint,
+attention maps, folds) before anything is evaluated or written.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from rich.table import Table
 
-from attn.cli.app import app, console, user_errors
+from attn.cli.app import app, user_errors
+from attn.cli.output import err_console, plain, print_json, print_result
 from attn.errors import UserError
 
 
 @app.command("eval")
 @user_errors
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="The run directory to evaluate.", show_default=False),
-    split: str = typer.Option("val", "--split", help="val, or test (EEG runs, which hold out test subjects)."),
+    run_dir: Optional[Path] = typer.Argument(
+        None,
+        help="The run directory to evaluate. Default: the newest run under the runs directory.",
+        show_default=False,
+    ),
+    split: str = typer.Option(
+        "val", "--split", help="val, or test (EEG runs, which hold out test subjects). Written to eval-<split>.json."
+    ),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best (lowest validation metric) or last."),
     sampled: bool = typer.Option(
         False, "--sampled", help="Text: score the recipe's eval_batches fixed windows instead of the whole split."
     ),
+    fold: Optional[list[int]] = typer.Option(
+        None, "--fold", help="Cross-validation runs: score only fold K (repeatable). Default: every fold, pooled."
+    ),
     attention_maps: bool = typer.Option(
         False,
         "--attention-maps",
-        help="Also write PNG heat maps of every layer and head for --text, with entropy, sparsity and head diversity.",
+        help="Also write PNG heat maps of every layer and head for --text (one per head and one per layer with "
+        "all its heads), with entropy, sparsity and head diversity.",
     ),
     text: Optional[str] = typer.Option(
-        None, "--text", help="The text whose attention maps are drawn (with --attention-maps)."
+        None,
+        "--text",
+        help="The text whose attention maps are drawn (with --attention-maps); a longer text than the context "
+        "keeps its end.",
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    runs_dir: Optional[Path] = typer.Option(
+        None, "--runs-dir", help="Where to look for the newest run. Default: $ATTN_RUNS_DIR or ./runs."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
-    """Recompute a run's metrics from its checkpoint and write eval.json into the run directory."""
-    from attn.inference.evaluate import evaluate_run
-    from attn.training.progress import summary_table
+    """Recompute a run's metrics from its checkpoint and write eval-<split>.json into the run directory.
 
-    if split not in ("val", "test"):
-        raise UserError(f"--split must be val or test (got {split!r})")
+    A cross-validation run scores every fold and writes the pooled result (mean ± sd over folds and
+    the NRMSE over all held-out windows) beside cv.json.
+
+    Examples:\n
+      attn eval\n
+      attn eval runs/eeg_sparse_lightweight/20261123-101500 --split test\n
+      attn eval RUN_DIR --attention-maps --text "To be or not to be"
+    """
+    from attn.inference import load_trained
+    from attn.inference.evaluate import check_request, evaluate_cross_validation, evaluate_trained, is_cross_validation
+    from attn.training.rundir import latest_run, runs_root
+
     if checkpoint not in ("best", "last"):
         raise UserError(f"--checkpoint must be best or last (got {checkpoint!r})")
     if attention_maps and not text:
         raise UserError("--attention-maps needs --text TEXT (the characters whose attention is drawn)")
-    result = evaluate_run(run_dir, split=split, checkpoint=checkpoint, device=device, full=not sampled)
-    rows = [("checkpoint", f"{result['checkpoint']} (step {result['step']})"), ("split", result["split"])]
-    rows += [(k, v) for k, v in result["metrics"].items()]
-    console.print(summary_table(f"eval {run_dir}", rows))
-    console.print(f"wrote {Path(run_dir) / 'eval.json'}")
+    run_dir = run_dir or latest_run(runs_root(runs_dir))
+    if is_cross_validation(run_dir):
+        if attention_maps:
+            raise UserError(
+                "--attention-maps draws a text transformer's attention; this is an EEG cross-validation run"
+            )
+        result = evaluate_cross_validation(
+            run_dir, split=split, checkpoint=checkpoint, device=device, full=not sampled, folds=fold
+        )
+        err_console.print(cross_validation_table(result))
+        written = [f["file"] for f in result["folds"]] + ([result["file"]] if "file" in result else [])
+        _finish(result, written, json_output)
+        return
+    if fold:
+        raise UserError(f"--fold applies to cross-validation runs; '{run_dir}' is a single run")
+    trained = load_trained(run_dir, checkpoint, "cpu")
+    check_request(trained.recipe, split)
+    if attention_maps:
+        from attn.inference.attention_maps import check_attention_maps
+
+        check_attention_maps(trained)
+    result = evaluate_trained(trained, run_dir, split=split, device=device, full=not sampled)
+    result.pop("predictions", None)
+    written = [result["file"]]
+    err_console.print(eval_table(result))
     if attention_maps:
         from attn.inference.attention_maps import write_attention_maps
 
-        report = write_attention_maps(run_dir, text or "", checkpoint=checkpoint, device=device)
-        console.print(report.table)
-        console.print(f"wrote {len(report.files)} heat maps to {report.folder}")
+        report = write_attention_maps(trained, run_dir, text or "")
+        if report.dropped:
+            err_console.print(
+                plain(
+                    f"note: --text has {len(text or '')} characters and the model's context is "
+                    f"{len(text or '') - report.dropped}: the first {report.dropped} were left out"
+                )
+            )
+        err_console.print(report.table)
+        err_console.print(plain(f"wrote {len(report.files)} heat maps to {report.folder}"))
+        result["attention_maps"] = {"folder": str(report.folder), "files": [str(f) for f in report.files]}
+        written += [str(report.folder / "stats.json")]
+    _finish(result, written, json_output)
+
+
+def _finish(result: dict[str, Any], written: list[str], json_output: bool) -> None:
+    if json_output:
+        print_json(result)
+        return
+    for path in written:
+        print_result(path)
+
+
+def eval_table(result: dict[str, Any]) -> Table:
+    from attn.training.progress import summary_table
+
+    rows: list[tuple[str, Any]] = [
+        ("checkpoint", f"{result['checkpoint']} (step {result['step']})"),
+        ("split", result["split"] + ("" if result["full_split"] else " (sampled windows)")),
+    ]
+    rows += list(result["metrics"].items())
+    return summary_table(f"eval {result['run_dir']}", rows)
+
+
+def cross_validation_table(result: dict[str, Any]) -> Table:
+    """One row per fold, the mean ± sd, and the pooled NRMSE in the caption."""
+    from attn.formatting import format_value
+
+    split = result["split"]
+    columns = [
+        k
+        for k in (f"{split}_nrmse", f"{split}_rmse", f"{split}_mean_predictor_nrmse", f"{split}_oracle_floor")
+        if k in result["mean"]
+    ]
+    table = Table(title=plain(f"eval {result['run_dir']}: {split} split of each fold"), title_justify="left")
+    for column in ("fold", "step", *columns):
+        table.add_column(column, justify="right")
+    for fold in result["folds"]:
+        table.add_row(str(fold["fold"]), str(fold["step"]), *(format_value(fold["metrics"].get(k)) for k in columns))
+    if len(result["folds"]) > 1:
+
+        def mean_sd(key: str) -> str:
+            sd = result["sd"][key]
+            return format_value(result["mean"][key]) + (f" ± {format_value(sd)}" if sd is not None else "")
+
+        table.add_row("mean ± sd", "", *(mean_sd(k) for k in columns))
+    pooled = result["pooled"].get(f"{split}_nrmse")
+    if pooled is not None:
+        table.caption = plain(
+            f"pooled {split} NRMSE over the {result['pooled']['windows']} windows of these folds: {format_value(pooled)}"
+        )
+        table.caption_justify = "left"
+    return table

@@ -1,40 +1,101 @@
-"""`attn recipes`: list, show, copy and validate recipes; document every key and model."""
+"""`attn recipes`: list, show, copy and validate recipes; document every key and model.
+
+Listings (``list``, ``keys``, ``models``, ``show``) are the result and go to stdout, as a table or,
+with ``--json``, as JSON; notes go to stderr. Recipe and model text is never read as rich markup.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
-from attn.cli.app import app, console, user_errors
+from attn.cli.app import app, user_errors
+from attn.cli.output import console, err_console, plain, print_json, print_result
 from attn.errors import UserError
 
 recipes_app = typer.Typer(help="List, show, copy and validate recipes.", no_args_is_help=True)
 app.add_typer(recipes_app, name="recipes")
 
+_JSON = typer.Option(False, "--json", help="Print JSON on stdout instead of a table.")
+
+
+def complete_recipe(incomplete: str) -> list[str]:
+    """Shell completion of a recipe argument: the built-in names (files complete as files)."""
+    from attn.recipe import builtin_recipes
+
+    return [name for name in builtin_recipes() if name.startswith(incomplete)]
+
+
+def recipe_listing() -> list[dict[str, Any]]:
+    """Every built-in recipe: name, family, model, description and measured times (attn/recipes/timings.py)."""
+    from dataclasses import asdict
+
+    from attn.recipe import builtin_recipes, load_recipe
+    from attn.recipes.timings import DEVICES, expected_time
+
+    rows = []
+    for name in builtin_recipes():
+        recipe = load_recipe(name)
+        times = {device: expected_time(name, device) for device in DEVICES}
+        rows.append(
+            {
+                "name": name,
+                "family": recipe.family,
+                "model": recipe.model_name,
+                "description": recipe.description,
+                "expected_time": {d: asdict(t) if t else None for d, t in times.items()},
+            }
+        )
+    return rows
+
+
+def _time_cell(timing: dict[str, Any] | None) -> str:
+    from attn.formatting import format_duration
+
+    if timing is None:
+        return "-"
+    return format_duration(timing["seconds"]) + (f" ({timing['what']})" if timing["what"] else "")
+
 
 @recipes_app.command("list")
 @user_errors
-def list_recipes() -> None:
-    """Built-in recipes with a one-line description each."""
-    from attn.recipe import builtin_recipes, load_recipe
-
+def list_recipes(json_output: bool = _JSON) -> None:
+    """Built-in recipes: model, measured time on a CPU and on one GPU, and what each is for."""
+    rows = recipe_listing()
+    if json_output:
+        print_json(rows)
+        return
     table = Table(title="built-in recipes", title_justify="left")
-    table.add_column("name", style="bold")
-    table.add_column("model")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    table.add_column("CPU", justify="right")
+    table.add_column("1 GPU", justify="right")
     table.add_column("description")
-    for name in builtin_recipes():
-        recipe = load_recipe(name)
-        table.add_row(name, recipe.model_name, recipe.description)
+    for row in rows:
+        times = row["expected_time"]
+        table.add_row(
+            plain(row["name"]),
+            plain(row["model"]),
+            _time_cell(times["cpu"]),
+            _time_cell(times["gpu"]),
+            plain(row["description"]),
+        )
+    table.caption = plain(
+        "CPU: 2 cores; 1 GPU: one H100. Measured wall time, process start to end (BENCHMARKS.md, kept in "
+        "attn/recipes/timings.py; --json names each figure's table); - not measured. "
+        "attn train prints its own estimate before the first step."
+    )
+    table.caption_justify = "left"
     console.print(table)
 
 
 @recipes_app.command("show")
 @user_errors
 def show(
-    name: str = typer.Argument(..., help="Built-in recipe name or recipe file."),
+    name: str = typer.Argument(..., help="Built-in recipe name or recipe file.", autocompletion=complete_recipe),
     resolved: bool = typer.Option(False, "--resolved", help="Show every key with its default filled in."),
 ) -> None:
     """Print a recipe (as written, or fully resolved with --resolved)."""
@@ -46,23 +107,61 @@ def show(
         console.out(resolve_recipe_path(name).read_text(encoding="utf-8"), highlight=False, end="")
 
 
+def copied_recipe_text(text: str, source: str, builtin: bool, new_name: str) -> str:
+    """``text`` of a recipe with ``name`` set to ``new_name`` and a description that says where it came from.
+
+    Only those two top-level lines change (inserted when absent), so comments and layout stay.
+    """
+    import re
+
+    import yaml
+
+    import attn
+    from attn.recipe import parse_yaml
+
+    old = str(parse_yaml(text, source).get("description") or "").strip()
+    origin = f"built-in recipe {source} (attn {attn.__version__})" if builtin else f"recipe file {source}"
+    description = f"copy of {origin}" + (f"; its description: {old}" if old else "")
+
+    def line(key: str, value: str) -> str:
+        return yaml.safe_dump({key: value}, width=float("inf"), allow_unicode=True).strip()
+
+    for key, value in (("description", description), ("name", new_name)):
+        found = re.search(rf"^{key}:.*$", text, re.MULTILINE)
+        if found:
+            text = text[: found.start()] + line(key, value) + text[found.end() :]
+        else:
+            text = f"{line(key, value)}\n{text}"
+    return text
+
+
 @recipes_app.command("copy")
 @user_errors
 def copy(
-    name: str = typer.Argument(..., help="Built-in recipe to start from."),
+    name: str = typer.Argument(
+        ..., help="Built-in recipe (or recipe file) to start from.", autocompletion=complete_recipe
+    ),
     path: Path = typer.Argument(..., help="Where to write your copy (a .yaml file)."),
     force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
 ) -> None:
-    """Start a recipe of your own from a built-in one."""
+    """Start a recipe of your own from a built-in one.
+
+    The copy is named after its file (runs go to runs/<that name>/) and its description says what it
+    was copied from; everything else, comments included, stays as it was. Prints PATH on stdout.
+    """
     from attn.fileio import atomic_write_text
-    from attn.recipe import resolve_recipe_path
+    from attn.recipe import builtin_recipes, resolve_recipe_path
 
     source = resolve_recipe_path(name)
     if path.exists() and not force:
         raise UserError(f"'{path}' already exists (use --force to overwrite)")
-    text = source.read_text(encoding="utf-8")
+    builtin = source == builtin_recipes().get(source.stem)
+    text = copied_recipe_text(source.read_text(encoding="utf-8"), source.stem if builtin else name, builtin, path.stem)
     atomic_write_text(path, text)
-    console.print(f"wrote {path}; edit it, check it with `attn recipes validate {path}`, then `attn train {path}`")
+    err_console.print(
+        plain(f"wrote {path}; edit it, check it with `attn recipes validate {path}`, then `attn train {path}`")
+    )
+    print_result(str(path))
 
 
 @recipes_app.command("validate")
@@ -75,37 +174,65 @@ def validate(
     from attn.recipe import load_recipe
 
     recipe = load_recipe(path, list(overrides or []))
-    console.print(f"[green]ok[/]: {path} is a valid {recipe.family} recipe for model {recipe.model_name}")
+    err_console.print(f"[green]ok[/]: {plain(path)} is a valid {recipe.family} recipe for model {recipe.model_name}")
+
+
+def key_listing(family: str | None) -> list[dict[str, Any]]:
+    """Every recipe key (of ``family``, or all): section, key, type, default, meaning."""
+    from attn.recipe import describe_recipe_keys
+
+    return [
+        {"section": section, "key": key, "type": typ, "default": default, "meaning": text}
+        for section, rows in describe_recipe_keys(family)
+        for key, typ, default, text in rows
+    ]
 
 
 @recipes_app.command("keys")
 @user_errors
-def keys(family: Optional[str] = typer.Option(None, "--family", help="text or eeg: only that family's keys.")) -> None:
+def keys(
+    family: Optional[str] = typer.Option(None, "--family", help="text or eeg: only that family's keys."),
+    json_output: bool = _JSON,
+) -> None:
     """Every recipe key with its type, default and meaning."""
-    from attn.recipe import describe_recipe_keys
-
     if family not in (None, "text", "eeg"):
         raise UserError(f"--family must be text or eeg (got {family!r})")
-    for section, rows in describe_recipe_keys(family):
-        table = Table(title=section, title_justify="left")
-        for column in ("key", "type", "default", "meaning"):
-            table.add_column(column)
-        for key, typ, default, text in rows:
-            table.add_row(key, typ, repr(default), text)
+    rows = key_listing(family)
+    if json_output:
+        print_json(rows)
+        return
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        sections.setdefault(row["section"], []).append(row)
+    for section, entries in sections.items():
+        table = Table(title=plain(section), title_justify="left")
+        # The key is what one types: never wrapped or cut; the meaning wraps instead.
+        table.add_column("key", no_wrap=True, min_width=max(len(e["key"]) for e in entries))
+        table.add_column("type", max_width=16, overflow="fold")
+        table.add_column("default", max_width=16, overflow="fold")
+        table.add_column("meaning", min_width=18)
+        for entry in entries:
+            table.add_row(
+                plain(entry["key"]), plain(entry["type"]), plain(repr(entry["default"])), plain(entry["meaning"])
+            )
         console.print(table)
 
 
 @recipes_app.command("models")
 @user_errors
-def models() -> None:
+def models(json_output: bool = _JSON) -> None:
     """The model names a recipe's model.name can take."""
     import attn.models.catalog  # noqa: F401
     from attn.models import model_specs
 
+    rows = [{"name": spec.name, "family": spec.task, "description": spec.description} for spec in model_specs()]
+    if json_output:
+        print_json(rows)
+        return
     table = Table(title="models", title_justify="left")
-    table.add_column("model.name", style="bold")
+    table.add_column("model.name", style="bold", no_wrap=True)
     table.add_column("family")
     table.add_column("description")
-    for spec in model_specs():
-        table.add_row(spec.name, spec.task, spec.description)
+    for row in rows:
+        table.add_row(plain(row["name"]), plain(row["family"]), plain(row["description"]))
     console.print(table)

@@ -1,4 +1,9 @@
-"""`attn train`: train a recipe, resume a run, or launch several GPUs with torchrun."""
+"""`attn train`: train a recipe, resume a run, start from a trained run's weights, or launch several GPUs.
+
+Progress, notes and the summary table go to stderr; stdout gets the run directory alone (or,
+with ``--json``, the run's summary), so that ``attn train ... | xargs ls`` and ``attn train ...
+--json | jq .best`` work. Exit codes: 0 done, 2 bad input, 3 training diverged, 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,20 @@ from typing import Optional
 
 import typer
 
-from attn.cli.app import app, console, user_errors
+from attn.cli.app import app, user_errors
+from attn.cli.output import err_console, print_json, print_result
+from attn.cli.recipes import complete_recipe
 from attn.errors import UserError
 
 
-@app.command(no_args_is_help=True)
+@app.command()
 @user_errors
 def train(
     recipe: Optional[str] = typer.Argument(
         None,
         help="Recipe file or built-in recipe name (see `attn recipes list`). Omit with --resume.",
         show_default=False,
+        autocompletion=complete_recipe,
     ),
     overrides: Optional[list[str]] = typer.Argument(
         None,
@@ -49,19 +57,35 @@ def train(
         min=1,
         help="Train on N GPUs of this machine: relaunches itself under torchrun with DDP.",
     ),
+    init_from: Optional[Path] = typer.Option(
+        None,
+        "--init-from",
+        help="Start the model from this run's best checkpoint (same model; text keeps that run's vocabulary), "
+        "then train RECIPE as a new run: fine-tuning on your own data.",
+    ),
     quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bar or summary table (warnings and errors only)."
+        False, "--quiet", "-q", help="No progress, estimate or summary table on stderr (warnings and errors only)."
+    ),
+    json_output: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the run's summary as JSON on stdout (with its run_dir) instead of the run directory.",
     ),
 ) -> None:
     """Train a model from a recipe and write everything about the run to runs/<recipe>/<timestamp>/.
 
+    Prints the run directory on stdout (progress and tables go to stderr). Exit codes: 0 done,
+    2 bad input, 3 the loss diverged (NaN/Inf), 130 interrupted (Ctrl-C; last.pt saved).
+
     Examples:\n
       attn train shakespeare_char_cpu\n
       attn train shakespeare_char train.max_steps=2000 model.dropout=0.1\n
-      attn train --resume runs/shakespeare_char_cpu/20261123-101500
+      attn train --resume runs/shakespeare_char_cpu/20261123-101500\n
+      attn train my_text.yaml --init-from runs/shakespeare_char_cpu/20261123-101500
     """
     from attn.recipe import load_recipe
     from attn.runs import RunOptions, resume_run, start_run
+    from attn.runs.init_from import initial_weights
 
     overrides = list(overrides or [])
     if resume is not None and recipe is not None:
@@ -71,14 +95,23 @@ def train(
         recipe = None
     if resume is None and recipe is None:
         raise UserError("missing RECIPE: give a recipe file or name (see `attn recipes list`), or --resume RUN_DIR")
+    if resume is not None and init_from is not None:
+        raise UserError("--init-from starts a new run from trained weights; --resume continues a run: use one")
     if gpus is not None and gpus > 1:
         _relaunch_with_torchrun(gpus)
         return
-    options = RunOptions(device=device, runs_dir=str(runs_dir) if runs_dir else None, quiet=quiet, console=console)
+    options = RunOptions(device=device, runs_dir=str(runs_dir) if runs_dir else None, quiet=quiet, console=err_console)
     if resume is not None:
         outcome = resume_run(resume, overrides, options)
     else:
-        outcome = start_run(load_recipe(recipe, overrides), options)
+        loaded = load_recipe(recipe, overrides)
+        options.init = initial_weights(init_from, loaded) if init_from is not None else None
+        outcome = start_run(loaded, options)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
+        if json_output:
+            print_json({"run_dir": str(outcome.run_dir), **outcome.summary})
+        else:
+            print_result(str(outcome.run_dir))
     if outcome.summary.get("status") == "interrupted":
         raise typer.Exit(130)
 
@@ -101,7 +134,7 @@ def _relaunch_with_torchrun(gpus: int) -> None:
         "attn",
         *args,
     ]
-    console.print(f"launching: {' '.join(command)}")
+    err_console.print(f"launching: {' '.join(command)}", highlight=False, markup=False)
     result = subprocess.run(command, env=os.environ.copy())
     raise typer.Exit(result.returncode)
 

@@ -1,4 +1,4 @@
-"""Attention maps of a trained text model: a heat map per layer and head, and their statistics."""
+"""Attention maps of a trained text model: a heat map per layer and head, an overview per layer, and statistics."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from attn.attention import (
 )
 from attn.errors import UserError
 from attn.fileio import atomic_write_json
-from attn.inference.load import load_trained
-from attn.training.device import resolve_device
+from attn.inference.load import TrainedModel
+from attn.models.registry import HasContext
 
 
 @dataclass
@@ -28,22 +28,35 @@ class AttentionReport:
     files: list[Path]
     rows: list[dict[str, Any]]
     table: Table
+    dropped: int = 0  # characters cut from the front of the text to fit the model's context
 
 
-def write_attention_maps(
-    run_dir: Path, text: str, *, checkpoint: str = "best", device: str = "auto"
-) -> AttentionReport:
+def check_attention_maps(trained: TrainedModel) -> None:
+    """A UserError unless ``trained`` is a text model with attention to capture (checked before any work)."""
+    recipe = trained.recipe
+    if recipe.family != "text":
+        raise UserError(
+            f"--attention-maps draws the attention over --text characters: it needs a text run (this is an {recipe.family} run)"
+        )
+    if not any(hasattr(m, "weights_hook") for m in trained.model.modules()) or not isinstance(
+        trained.model, HasContext
+    ):
+        raise UserError(f"--attention-maps needs a transformer run; model {recipe.model_name} has no attention to draw")
+
+
+def write_attention_maps(trained: TrainedModel, run_dir: Path, text: str) -> AttentionReport:
     """Run ``text`` through the run's model, capture every layer's attention and draw it.
 
-    Writes ``attention_maps/<layer>_head<h>.png`` and ``attention_maps/stats.json`` (per head:
-    entropy in nats, sparsity = fraction of weights below 0.01; per layer: head diversity, the
-    mean pairwise Jensen-Shannon divergence between heads in bits, 0 = identical heads).
+    Writes ``attention_maps/layer<l>_head<h>.png`` (one per head), ``attention_maps/layer<l>_heads.png``
+    (every head of the layer side by side) and ``attention_maps/stats.json`` (per head: entropy in
+    nats, sparsity = fraction of weights below 0.01; per layer: head diversity, the mean pairwise
+    Jensen-Shannon divergence between heads in bits, 0 = identical heads). A text longer than the
+    model's context keeps its last ``block_size`` characters (``dropped`` says how many went).
     """
-    trained = load_trained(run_dir, checkpoint, resolve_device(device))
+    check_attention_maps(trained)
     model = trained.model
-    if trained.recipe.model_name != "char-transformer":
-        raise UserError(f"--attention-maps needs a transformer run (this run is {trained.recipe.model_name})")
-    text = text[-model.block_size :]
+    dropped = max(len(text) - model.block_size, 0)
+    text = text[dropped:]
     ids = torch.from_numpy(trained.vocab.encode(text)).to(next(model.parameters()).device)[None]
     with torch.no_grad(), capture_attention(model) as captured:
         model(ids)
@@ -54,6 +67,9 @@ def write_attention_maps(
     rows: list[dict[str, Any]] = []
     for layer, (name, weights) in enumerate(captured.items()):
         files += save_attention_heatmaps(weights, folder / f"layer{layer}", tokens=tokens, title=f"layer {layer}")
+        files += save_attention_heatmaps(
+            weights, folder / f"layer{layer}", tokens=tokens, title=f"layer {layer}", grid=True
+        )
         entropy = attention_entropy(weights).tolist()
         diversity = float(head_diversity(weights)) if weights.shape[1] > 1 else 0.0
         for head in range(weights.shape[1]):
@@ -67,7 +83,10 @@ def write_attention_maps(
                     "layer_head_diversity": diversity,
                 }
             )
-    atomic_write_json(folder / "stats.json", {"text": text, "checkpoint": str(trained.checkpoint_path), "heads": rows})
+    atomic_write_json(
+        folder / "stats.json",
+        {"text": text, "dropped_characters": dropped, "checkpoint": str(trained.checkpoint_path), "heads": rows},
+    )
     table = Table(title=f"attention statistics ({len(text)} characters)", title_justify="left")
     for column in ("layer", "head", "entropy (nats)", "sparsity (<0.01)", "layer head diversity"):
         table.add_column(column, justify="right")
@@ -79,4 +98,4 @@ def write_attention_maps(
             f"{row['sparsity']:.3f}",
             f"{row['layer_head_diversity']:.3f}",
         )
-    return AttentionReport(folder, files, rows, table)
+    return AttentionReport(folder, files, rows, table, dropped)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 from attn.datasets.eeg import EEGDataset, fold_splits, load_dataset_once, split_from_subjects, subjects_by_split
@@ -74,7 +75,7 @@ def run_cross_validation(
         folds = fold_splits(dataset, k, data.val_fraction, data.split_seed)
         previous_wall = 0.0
         run_dir = create_run_dir(runs_root(options.runs_dir), recipe.name) if world.is_main else Path("/nonexistent")
-        write_run_files(run_dir, recipe, runtime, world, folds=k)
+        write_run_files(run_dir, recipe, runtime, world, options.init, folds=k)
         if world.is_main:
             atomic_write_json(
                 run_dir / "cv.json",
@@ -89,7 +90,8 @@ def run_cross_validation(
     if world.is_main and not options.quiet:
         options.console.print(
             f"[bold]{k}-fold cross-validation by subject[/] of {recipe.name} "
-            f"({dataset.n_subjects} subjects, {len(dataset)} windows) -> {run_dir}"
+            f"({dataset.n_subjects} subjects, {len(dataset)} windows) -> {escape(str(run_dir))}",
+            highlight=False,
         )
     results = []
     for i, split in enumerate(folds):
@@ -154,6 +156,7 @@ def _train_fold(
         options,
         checkpoint=checkpoint,
         label=f"{recipe.name} fold-{i} ({i + 1}/{k})",
+        runs_left=k - i,
     )
     return outcome.summary
 
@@ -252,7 +255,7 @@ def cv_table(summary: dict[str, Any]) -> Table:
             "mean",
             "",
             "",
-            f"{summary['test_nrmse_mean']:.4f}" + (f" ± {sd:.4f}" if sd is not None else ""),
+            format_value(summary["test_nrmse_mean"]) + (f" ± {format_value(sd)}" if sd is not None else ""),
             *(
                 format_value(summary[k]) if summary[k] is not None else "-"
                 for k in ("test_mean_predictor_nrmse_mean", "test_oracle_floor_mean", "val_nrmse_mean")
@@ -260,7 +263,7 @@ def cv_table(summary: dict[str, Any]) -> Table:
             "",
         )
     if summary.get("test_nrmse_pooled") is not None:
-        table.caption = f"pooled test NRMSE over all held-out windows: {summary['test_nrmse_pooled']:.4f}"
+        table.caption = f"pooled test NRMSE over all held-out windows: {format_value(summary['test_nrmse_pooled'])}"
     return table
 
 

@@ -15,17 +15,22 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from attn.errors import CheckpointError, UserError
 from attn.fileio import atomic_write_json, atomic_write_text
+from attn.formatting import format_duration
 from attn.models import build_model
 from attn.models.registry import CountsFlops
 from attn.process import process_age_s
 from attn.recipe import Recipe, parse_recipe
+from attn.recipes.timings import CPU_RECIPES, expected_time
+from attn.runs.init_from import InitialWeights
 from attn.tasks import build_task
 from attn.training.checkpoint import load_checkpoint, load_model_weights
 from attn.training.device import Runtime, resolve_runtime
 from attn.training.distributed import World, init_world
+from attn.training.estimate import RunEstimate, estimate_run, probe_step_cost
 from attn.training.plots import plot_loss_curve
 from attn.training.progress import TrainingDisplay, summary_table
 from attn.training.rundir import MetricsLog, create_run_dir, environment_info, runs_root
@@ -35,6 +40,7 @@ from attn.training.trainer import Trainer, TrainResult, raise_if_diverged
 
 # Peak dense bf16/fp16 tensor throughput, for model-FLOPs utilisation (datasheet figures).
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
+GPU_SIZED_S = 15 * 60  # an expected time above this on a CPU: the recipe is sized for a GPU
 
 
 @dataclass
@@ -52,8 +58,9 @@ class RunOptions:
     device: str | None = None
     runs_dir: str | None = None
     quiet: bool = False
-    console: Console = field(default_factory=Console)
+    console: Console = field(default_factory=lambda: Console(stderr=True))
     hooks: RunHooks = field(default_factory=RunHooks)
+    init: InitialWeights | None = None  # a new run starts from these weights (attn train --init-from)
 
 
 @dataclass
@@ -75,12 +82,17 @@ def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World
     return runtime, world
 
 
-def write_run_files(run_dir: Path, recipe: Recipe, runtime: Runtime, world: World, **env: Any) -> None:
-    """``recipe.yaml`` (the resolved recipe) and ``env.json`` of a new run directory (rank 0 only)."""
+def write_run_files(
+    run_dir: Path, recipe: Recipe, runtime: Runtime, world: World, init: InitialWeights | None = None, **env: Any
+) -> None:
+    """``recipe.yaml`` (the resolved recipe) and ``env.json`` of a new run directory (rank 0 only);
+    ``init``: where the starting weights came from."""
     if not world.is_main:
         return
     atomic_write_text(run_dir / "recipe.yaml", recipe.to_yaml())
     info = environment_info(runtime.device)
+    if init is not None:
+        env["init_from"] = init.describe()
     atomic_write_json(
         run_dir / "env.json",
         {**info, "family": recipe.family, "runtime": runtime.describe(), "world_size": world.size, **env},
@@ -108,7 +120,9 @@ def start_single(
     recipe: Recipe, options: RunOptions, runtime: Runtime, world: World, run_dir: Path | None = None
 ) -> RunOutcome:
     """Train ``recipe`` in ``run_dir`` (default: a new directory under the runs root)."""
-    task = build_task(recipe, quiet=options.quiet)  # data problems stop the run before any directory exists
+    init = options.init
+    # data problems stop the run before any directory exists; weights from --init-from keep their vocabulary
+    task = init.build_task(recipe, options.quiet) if init else build_task(recipe, quiet=options.quiet)
     return train_in_dir(recipe, task, run_dir, runtime, world, options)
 
 
@@ -134,18 +148,24 @@ def train_in_dir(
     options: RunOptions,
     checkpoint: dict[str, Any] | None = None,
     label: str | None = None,
+    runs_left: int = 1,
 ) -> RunOutcome:
     """Train ``task`` with ``recipe`` in ``run_dir`` (new, or resumed from ``checkpoint``).
 
     ``run_dir`` None makes a new directory under the runs root once the model is built, so a
-    model that cannot be built leaves nothing behind.
+    model that cannot be built leaves nothing behind. ``runs_left``: runs of this size still to
+    come, this one included (the folds of a cross-validation), for the time estimate.
     """
     cfg = recipe.train
     console = options.console
+    init = options.init if checkpoint is None else None
     if options.hooks.before_model:
         options.hooks.before_model()
     torch.manual_seed(cfg.seed)
-    model = build_model(recipe.model_name, recipe.model, **task.model_info()).to(runtime.device)
+    model = build_model(recipe.model_name, recipe.model, **task.model_info())
+    if init is not None:
+        init.load_into(model)
+    model = model.to(runtime.device)
     if world.distributed:  # same initial weights everywhere, different dropout per process
         torch.manual_seed(dropout_seed(cfg.seed, world.rank))
     if run_dir is None:
@@ -153,18 +173,35 @@ def train_in_dir(
     task.setup(runtime, world, cfg.batch_size // world.size)
     total_steps = _total_steps(cfg, task)
     if checkpoint is None:
-        write_run_files(run_dir, recipe, runtime, world)
+        write_run_files(run_dir, recipe, runtime, world, init)
     n_params = sum(p.numel() for p in model.parameters())
-    if world.is_main:
+    if world.is_main and not options.quiet:
         action = "resuming" if checkpoint else "training"
+        start = f" from {escape(str(init.checkpoint))} (step {init.step})" if init else ""
         console.print(
-            f"[bold]{action}[/] {recipe.name} ({recipe.model_name}, {n_params:,} parameters) "
-            f"on {runtime.describe()}{f' x{world.size}' if world.distributed else ''} -> {run_dir}"
+            f"[bold]{action}[/] {escape(recipe.name)} ({recipe.model_name}, {n_params:,} parameters){start} "
+            f"on {runtime.describe()}{f' x{world.size}' if world.distributed else ''} -> {escape(str(run_dir))}",
+            highlight=False,
         )
+    trained = checkpoint["trainer"] if checkpoint else {}
+    estimate = estimate_run(
+        probe_step_cost(model, task, runtime, micro_batches=cfg.grad_accum_steps, split=task.split_batch),
+        cfg,
+        task,
+        device=runtime.describe(),
+        start_step=int(trained.get("step", 0)),
+        total_steps=total_steps,
+        elapsed_s=float(trained.get("elapsed_s", 0.0)),
+        final_full=None if cfg.final_eval == "none" else cfg.final_eval == "full",
+        eval_interval_s=cfg.eval_interval_s,
+    )
+    if world.is_main:
+        report_estimate(recipe, estimate, runtime, options, runs_left)
     payload = {"recipe": recipe.to_dict(), "extras": task.checkpoint_extras(), "model_info": task.model_info()}
     display = TrainingDisplay(
         console, total_steps, quiet=options.quiet or not world.is_main, label=label or recipe.name, items=task.items
     )
+    display.expect(estimate)
     trainer = Trainer(
         model=model,
         task=task,
@@ -185,16 +222,46 @@ def train_in_dir(
         result = trainer.run()
     summary: dict[str, Any] = {}
     if world.is_main:
-        summary = finish_run(recipe, task, model, runtime, run_dir, result, time.perf_counter() - wall_start, options)
+        summary = finish_run(
+            recipe, task, model, runtime, run_dir, result, time.perf_counter() - wall_start, options, estimate, init
+        )
         if result.status == "interrupted":
             console.print(
                 f"[yellow]interrupted[/] at step {result.state.step}; last.pt saved. Continue with: "
-                f"attn train --resume {run_dir}"
+                f"attn train --resume {escape(str(run_dir))}",
+                highlight=False,
             )
     if options.hooks.after_training:
         options.hooks.after_training()
     raise_if_diverged(result)
     return RunOutcome(run_dir, summary)
+
+
+def report_estimate(
+    recipe: Recipe, estimate: RunEstimate, runtime: Runtime, options: RunOptions, runs_left: int = 1
+) -> None:
+    """Print the time estimate (unless quiet), and warn (always) when a CPU faces a GPU-sized run."""
+    total = estimate.total_s * runs_left
+    line = f"estimate: {estimate.describe()}"
+    if runs_left > 1:
+        line += f"; with the {runs_left - 1} folds after this one about {format_duration(total)}"
+    if not options.quiet:
+        options.console.print(line, highlight=False, markup=False)
+    if runtime.device.type != "cpu" or total <= GPU_SIZED_S:
+        return
+    suggested = CPU_RECIPES.get(recipe.family)
+    if suggested and suggested != recipe.name:
+        known = expected_time(suggested, "cpu")
+        took = f" ({format_duration(known.seconds)} on 2 CPU cores, BENCHMARKS.md)" if known else ""
+        advice = f"for the CPU use `attn train {suggested}`{took}, or shorten this run"
+    else:
+        advice = "shorten it"
+    options.console.print(
+        f"[yellow]warning:[/] {escape(recipe.name)} is sized for a GPU: about {format_duration(total)} on this CPU "
+        f"(evaluations included); {advice} (train.max_steps, train.eval_batches, train.eval_interval). "
+        "Ctrl-C stops and saves; attn train --resume continues.",
+        highlight=False,
+    )
 
 
 def _total_steps(cfg: Any, task: Task) -> int | None:
@@ -215,9 +282,13 @@ def finish_run(
     result: TrainResult,
     session_s: float,
     options: RunOptions,
+    estimate: RunEstimate | None = None,
+    init: InitialWeights | None = None,
 ) -> dict[str, Any]:
     """Final evaluation of the best checkpoint, summary.json, plots and the summary table."""
     state = result.state
+    # No steps after the warm-up ones were measured (stopped within them): no honest throughput.
+    items_per_s = result.items_per_s if result.items_per_s > 0 else None
     summary: dict[str, Any] = {
         "recipe": recipe.name,
         "model": recipe.model_name,
@@ -229,7 +300,7 @@ def finish_run(
         "metric": task.metric,
         "best": {"step": state.best_step, **state.best_metrics},
         "final": state.last_metrics,
-        f"{task.items}_per_s": result.items_per_s,
+        f"{task.items}_per_s": items_per_s,
         "train_time_s": result.train_time_s,
         "eval_time_s": result.eval_time_s,
         "warmup_s": result.warmup_s,
@@ -240,18 +311,24 @@ def finish_run(
         "peak_memory_mb": result.peak_memory_mb,
         "training": result.training,
     }
-    mfu = model_flops_utilisation(model, result.items_per_s, runtime)
+    mfu = model_flops_utilisation(model, items_per_s, runtime) if items_per_s else None
     if mfu is not None:
         summary["mfu"] = mfu
+    if estimate is not None:
+        summary["estimate"] = estimate.to_dict()
+    if init is not None:
+        summary["init_from"] = init.describe()
     best = run_dir / "checkpoints" / "best.pt"
     if recipe.train.final_eval != "none" and best.exists() and result.status != "diverged":
         load_model_weights(model, load_checkpoint(best)["model"], best)
         full = recipe.train.final_eval == "full"
+        final_start = time.perf_counter()
         summary["best_checkpoint_eval"] = {
             "split": "val",
             "full_split": full,
             **task.final_report(model, runtime, run_dir, full=full),
         }
+        summary["final_eval_s"] = time.perf_counter() - final_start
     summary["process_wall_s"] = process_age_s()
     atomic_write_json(run_dir / "summary.json", summary)
     plot_loss_curve(
@@ -283,9 +360,19 @@ def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
         rows.append((f"best checkpoint {metric} ({what})", full[metric]))
     rows += task.summary_rows(full)
     rows += [(key.replace("_", " "), value) for key, value in summary.get("training", {}).items()]
+    rate = summary[f"{task.items}_per_s"]
     rows += [
-        (f"{task.items}/s", summary[f"{task.items}_per_s"]),
-        ("wall time (s)", summary["wall_time_s"]),
+        (
+            f"{task.items}/s",
+            rate
+            if rate is not None
+            else f"n/a (only warm-up steps: the first {summary['warmup_steps']} are not timed)",
+        ),
+        ("wall time, final evaluation included (s)", summary["wall_time_s"] + summary.get("final_eval_s", 0.0)),
+    ]
+    if "estimate" in summary:
+        rows.append(("estimated before training (s)", summary["estimate"]["total_s"]))
+    rows += [
         ("peak memory (MiB)", summary["peak_memory_mb"]),
         ("device", summary["device"]),
     ]

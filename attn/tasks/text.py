@@ -127,6 +127,11 @@ class LanguageModelTask(Task):
                 metrics[f"val_loss_{corpus.name}"] = loss
         return metrics
 
+    def eval_items(self, full: bool = False) -> int | None:
+        if full:
+            return sum(len(arr) - 1 for arr in self.val_arrays)
+        return sum(offsets.numel() for offsets in self.eval_offsets) * self.block_size
+
     def _sampled_loss(self, model: nn.Module, corpus: int) -> tuple[float, int]:
         sampler = self.eval_samplers[corpus]
         total = torch.zeros((), device=sampler.tokens.device, dtype=torch.float64)

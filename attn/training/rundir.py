@@ -85,10 +85,13 @@ def iter_runs(root: Path) -> Iterable[Path]:
 
 
 def latest_run(root: Path, family: str | None = None) -> Path:
-    """The newest run under ``root`` with a checkpoint, optionally of one task family (env.json)."""
+    """The newest run under ``root`` with a checkpoint (or folds: ``cv.json``), optionally of one task
+    family (env.json). Newest by when the run started (its recipe.yaml, written once), so that
+    writing an evaluation into an older run does not make it the newest."""
     candidates = []
     for run in iter_runs(root):
-        if not any((run / "checkpoints" / n).exists() for n in ("best.pt", "last.pt")):
+        has_checkpoint = any((run / "checkpoints" / n).exists() for n in ("best.pt", "last.pt"))
+        if not has_checkpoint and not (run / "cv.json").is_file():
             continue
         if family is not None:
             try:
@@ -101,7 +104,7 @@ def latest_run(root: Path, family: str | None = None) -> Path:
     if not candidates:
         what = f"{family} " if family else ""
         raise UserError(f"no {what}run with a checkpoint found under '{root}'; train one first")
-    return max(candidates, key=lambda p: (p.stat().st_mtime, str(p)))
+    return max(candidates, key=lambda p: ((p / "recipe.yaml").stat().st_mtime, str(p)))
 
 
 def environment_info(device: torch.device) -> dict[str, Any]:

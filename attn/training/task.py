@@ -65,6 +65,14 @@ class Task(ABC):
     def evaluate(self, model: nn.Module, runtime: Runtime, full: bool = False, split: str = "val") -> dict[str, float]:
         """Metrics on ``split`` (``self.metric`` among them, named for val); ``full`` uses the whole split."""
 
+    def eval_items(self, full: bool = False) -> int | None:
+        """Items one :meth:`evaluate` call reads (for time estimates); None: unknown."""
+        return None
+
+    def final_items(self, full: bool = True) -> int | None:
+        """Items :meth:`final_report` reads (for time estimates); by default one evaluation's."""
+        return self.eval_items(full)
+
     def state_dict(self) -> dict[str, Any]:
         """Where the batches are (for an exact resume)."""
         return {}

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from attn.errors import TrainingDiverged, UserError
+from attn.formatting import format_value
 from attn.models.registry import HasBlocks
 from attn.process import process_age_s
 from attn.training.checkpoint import capture_rng, load_model_weights, restore_rng, save_checkpoint
@@ -471,7 +472,7 @@ class Trainer:
         )
 
     def _eval_line(self, step: int, metrics: dict[str, float], improved: bool) -> str:
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        shown = "  ".join(f"{k} {format_value(v)}" for k, v in metrics.items() if isinstance(v, float))
         return f"step {step}: {shown}{'  [bold green]best[/]' if improved else ''}"
 
 

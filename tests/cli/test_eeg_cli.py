@@ -80,7 +80,7 @@ def test_prediction_files_match_the_split_and_the_reported_nrmse(trained: Path) 
 def test_eval_rescores_the_test_split_from_the_checkpoint(trained: Path) -> None:
     result = run_cli("eval", trained, "--split", "test", "--device", "cpu")
     assert result.exit_code == 0, result.output
-    metrics = json.loads((trained / "eval.json").read_text())["metrics"]
+    metrics = json.loads((trained / "eval-test.json").read_text())["metrics"]
     summary = json.loads((trained / "summary.json").read_text())["best_checkpoint_eval"]
     assert metrics["test_nrmse"] == pytest.approx(summary["test_nrmse"], rel=1e-6)
 

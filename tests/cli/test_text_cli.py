@@ -63,7 +63,7 @@ def test_train_writes_a_complete_run_directory(trained: Path) -> None:
 def test_eval_recomputes_the_best_checkpoint_metrics(trained: Path) -> None:
     result = cli("eval", trained, "--device", "cpu")
     assert result.exit_code == 0, result.output
-    report = json.loads((trained / "eval.json").read_text())
+    report = json.loads((trained / "eval-val.json").read_text())
     summary = json.loads((trained / "summary.json").read_text())
     assert report["metrics"]["val_loss"] == pytest.approx(summary["best_checkpoint_eval"]["val_loss"], rel=1e-6)
     assert cli("eval", trained, "--split", "test").exit_code == 2
@@ -148,7 +148,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 
     monkeypatch.setattr(trainer_module.Trainer, "_train_step", poisoned)
     result = cli("train", recipe_file, "--runs-dir", tmp_path / "runs", "-q")
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # its own exit code: not bad input (2), not an interrupt (130)
     assert "became NaN or Inf" in result.output and "last good checkpoint" in result.output
     run = only_run(tmp_path / "runs")
     from attn.training.checkpoint import load_checkpoint
@@ -249,9 +249,11 @@ def test_eval_attention_maps_draw_every_layer_and_head(trained: Path) -> None:
     result = cli("eval", trained, "--attention-maps", "--text", "To be or not to be", "--device", "cpu")
     assert result.exit_code == 0, result.output
     stats = json.loads((trained / "attention_maps" / "stats.json").read_text())
-    pngs = sorted((trained / "attention_maps").glob("*.png"))
+    pngs = sorted((trained / "attention_maps").glob("layer*_head[0-9].png"))
     assert len(pngs) == 2 * 2 == len(stats["heads"])  # 2 layers x 2 heads in the tiny recipe
-    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    overviews = sorted((trained / "attention_maps").glob("layer*_heads.png"))  # one per layer, all its heads
+    assert [p.name for p in overviews] == ["layer0_heads.png", "layer1_heads.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs + overviews)
     for row in stats["heads"]:
         # Causal attention over n keys: entropy in [0, ln n]; sparsity and diversity in [0, 1].
         assert 0.0 <= row["entropy_nats"] <= math.log(len("To be or not to be")) + 1e-6

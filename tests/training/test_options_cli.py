@@ -40,7 +40,7 @@ def test_eval_and_generate_use_the_average(trained: Path) -> None:
     result = run_cli("eval", trained, "--device", "cpu")
     assert result.exit_code == 0, result.output
     summary = json.loads((trained / "summary.json").read_text())
-    evaluated = json.loads((trained / "eval.json").read_text())["metrics"]["val_loss"]
+    evaluated = json.loads((trained / "eval-val.json").read_text())["metrics"]["val_loss"]
     assert evaluated == pytest.approx(summary["best_checkpoint_eval"]["val_loss"], rel=1e-6)
     last = torch.load(trained / "checkpoints" / "last.pt", weights_only=True)
     from_last = load_trained(trained, "last").model.state_dict()

@@ -3,6 +3,9 @@
 The file name carries a hash of everything that affects the data (the caller's key mapping plus
 :data:`FORMAT_VERSION`), so a changed parameter simply misses. Inside the ``.npz``: ``X``, ``y``,
 ``subjects``, ``info`` (a JSON string) and one ``meta.<name>`` array per per-window side array.
+A file is about 250 MB for the default simulated data (2,400 windows of 129 x 200 float32) and
+its size is reported when written. :func:`cache_entries` lists the files (``attn cache list``)
+and :func:`remove_entries` deletes them (``attn cache clear``).
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ import json
 import os
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from attn.datasets.eeg.dataset import EEGDataset
+from attn.errors import UserError
 from attn.fileio import atomic_writer
+from attn.process import MIB
 
 FORMAT_VERSION = 1
 """Bump when the generated data or the file layout change, so old files stop matching."""
@@ -93,4 +99,91 @@ def load_or_build(
     dataset = build()
     if path is not None:
         save_dataset(path, dataset)
+        if progress is not None:
+            size = path.stat().st_size / MIB
+            progress(f"cached {what} in {path} ({size:,.1f} MiB; attn cache list | clear manages the cache)")
     return dataset
+
+
+PREFIX = "eeg-"
+
+
+@dataclass
+class CacheEntry:
+    """One file of the cache: a dataset (``kind`` and ``key`` from its name) or an unfinished write."""
+
+    path: Path
+    key: str  # the hash in the file name; for an unfinished write, the file name
+    kind: str  # synthetic, hbn, ... or "unfinished" (a temporary file left by a killed write)
+    bytes: int
+
+    def describe(self) -> str:
+        """What the entry holds, from the ``info`` stored in it (read without loading the windows)."""
+        if self.kind == "unfinished":
+            return "an unfinished write (the process was killed while caching)"
+        try:
+            with np.load(self.path, allow_pickle=False) as npz:
+                info = json.loads(str(npz["info"]))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return "unreadable (rebuilt when next needed)"
+        return describe_info(info)
+
+
+def describe_info(info: dict[str, Any]) -> str:
+    """One line about a cached dataset from its ``info``."""
+    windows = f"{info.get('n_windows', '?'):,} windows" if isinstance(info.get("n_windows"), int) else "windows"
+    if info.get("source") == "synthetic":
+        return (
+            f"simulated EEG, preset {info.get('preset')}, {info.get('n_subjects')} subjects x "
+            f"{info.get('trials_per_subject')} trials, seed {info.get('seed')} ({windows})"
+        )
+    if info.get("source") == "hbn":
+        releases = ",".join(info.get("releases") or []) or "-"
+        return (
+            f"HBN windows from {info.get('root')} (releases {releases}; {info.get('n_recordings')} recordings, "
+            f"{info.get('n_subjects')} subjects, {windows})"
+        )
+    return f"{info.get('source', 'EEG')} data ({windows})"
+
+
+def cache_entries(folder: Path | None = None) -> list[CacheEntry]:
+    """The dataset files (and unfinished writes) in the cache folder, largest first."""
+    folder = folder or cache_dir()
+    if not folder.is_dir():
+        return []
+    entries = []
+    for path in folder.iterdir():
+        if not path.is_file():
+            continue
+        name = path.name
+        if name.startswith(PREFIX) and name.endswith(".npz"):
+            kind, _, key = name[len(PREFIX) : -len(".npz")].rpartition("-")
+            entries.append(CacheEntry(path, key, kind, path.stat().st_size))
+        elif name.startswith(f".{PREFIX}") and name.endswith(".tmp"):
+            entries.append(CacheEntry(path, name, "unfinished", path.stat().st_size))
+    return sorted(entries, key=lambda e: (-e.bytes, e.key))
+
+
+def select_entries(entries: list[CacheEntry], keys: list[str]) -> list[CacheEntry]:
+    """The entries named by ``keys`` (a key, an unambiguous start of one, or the file name); unknown: UserError."""
+    chosen: list[CacheEntry] = []
+    for wanted in keys:
+        matches = [e for e in entries if wanted in (e.key, e.path.name) or e.key.startswith(wanted)]
+        if len(matches) != 1:
+            problem = "matches no cache entry" if not matches else f"matches {len(matches)} entries"
+            raise UserError(f"'{wanted}' {problem} (see `attn cache list`)")
+        if matches[0] not in chosen:
+            chosen.append(matches[0])
+    return chosen
+
+
+def remove_entries(entries: list[CacheEntry]) -> list[CacheEntry]:
+    """Delete ``entries`` (a file already gone is skipped); the ones removed."""
+    removed = []
+    for entry in entries:
+        try:
+            entry.path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(entry)
+    return removed

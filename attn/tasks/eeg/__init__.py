@@ -15,7 +15,7 @@ from attn.tasks.eeg.task import RegressionTask
 def _print_progress(message: str) -> None:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[dim]{message}[/]", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(message, style="dim", highlight=False, markup=False)
 
 
 def build_regression_task(

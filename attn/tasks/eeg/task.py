@@ -191,6 +191,12 @@ class RegressionTask(Task):
         """Metrics on the whole ``split`` (EEG splits are small, so ``full`` changes nothing)."""
         return self.split_metrics(split, self.predict(model, runtime, split))
 
+    def eval_items(self, full: bool = False) -> int | None:
+        return int(len(self.split["val"]))
+
+    def final_items(self, full: bool = True) -> int | None:
+        return int(len(self.split["val"]) + len(self.split["test"]))
+
     def after_evaluation(self, metrics: dict[str, float]) -> dict[str, Any]:
         if self.augmentation is None or "val_loss" not in metrics:
             return {}
