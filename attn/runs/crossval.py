@@ -28,10 +28,10 @@ import numpy as np
 from rich.table import Table
 
 from attn.datasets.eeg import EEGDataset, fold_splits, load_dataset_once, split_from_subjects, subjects_by_split
+from attn.errors import UserError
 from attn.fileio import atomic_write_json, atomic_write_text, read_json
 from attn.formatting import format_value
 from attn.metrics import nrmse
-from attn.errors import UserError
 from attn.recipe import Recipe, parse_recipe
 from attn.runs.single import (
     RunOptions,
