@@ -14,7 +14,11 @@ from attn.errors import UserError
 @app.command("eval")
 @user_errors
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="The run directory to evaluate.", show_default=False),
+    run_dir: Path = typer.Argument(
+        ...,
+        help="The run directory to evaluate, or a model file from attn export --format safetensors.",
+        show_default=False,
+    ),
     split: str = typer.Option("val", "--split", help="val, or test (EEG runs, which hold out test subjects)."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best (lowest validation metric) or last."),
     sampled: bool = typer.Option(
@@ -31,7 +35,7 @@ def evaluate(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Recompute a run's metrics from its checkpoint and write eval.json into the run directory."""
-    from attn.inference.evaluate import evaluate_run
+    from attn.inference.evaluate import eval_path, evaluate_run
     from attn.training.progress import summary_table
 
     if split not in ("val", "test"):
@@ -44,7 +48,7 @@ def evaluate(
     rows = [("checkpoint", f"{result['checkpoint']} (step {result['step']})"), ("split", result["split"])]
     rows += [(k, v) for k, v in result["metrics"].items()]
     console.print(summary_table(f"eval {run_dir}", rows))
-    console.print(f"wrote {Path(run_dir) / 'eval.json'}")
+    console.print(f"wrote {eval_path(run_dir)}")
     if attention_maps:
         from attn.inference.attention_maps import write_attention_maps
 
