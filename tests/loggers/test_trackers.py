@@ -50,6 +50,24 @@ def assert_same_series(got: dict[str, dict[int, float]], expected: dict[str, dic
             assert got[key][step] == pytest.approx(value, rel=1e-6, abs=1e-9), (key, step)
 
 
+def interrupted_run(
+    tmp_path: Path, corpus: Path, tracker: str, interrupt_after: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, dict[str, Any]]:
+    """A run with ``tracker`` stopped by Ctrl-C after step 12, and what its trackers.json keeps for it."""
+    recipe = write_recipe(tmp_path, text_recipe(corpus, loggers=[tracker]), "r.yaml")
+    with monkeypatch.context() as patch:
+        interrupt_after(12, patch)
+        result = run_cli("train", recipe, "--runs-dir", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 130, result.output
+    run_dir = only_run_dir(tmp_path / "runs")
+    return run_dir, json.loads((run_dir / "trackers.json").read_text(encoding="utf-8"))[tracker]
+
+
+def resume(run_dir: Path) -> None:
+    result = run_cli("train", "--resume", run_dir, "--quiet")
+    assert result.exit_code == 0, result.output
+
+
 # ---- TensorBoard: read back with tensorboard's own event reader --------------------------------
 
 
@@ -123,8 +141,7 @@ def test_a_resumed_run_continues_its_tensorboard_and_csv_without_repeating_steps
             run_cli("train", recipe, "--runs-dir", tmp_path / "runs", "--quiet")
     run_dir = only_run_dir(tmp_path / "runs")
     assert max(r["step"] for r in read_records(run_dir, "train")) == 15  # logged past last.pt (step 10)
-    result = run_cli("train", "--resume", run_dir, "--quiet")
-    assert result.exit_code == 0, result.output
+    resume(run_dir)
     expected = jsonl_scalars(run_dir)
     assert {12, 15, 20} <= set(expected["train/train_loss"])  # logged before the crash and again after it
     scalars = tensorboard_scalars(tensorboard_events(run_dir))
@@ -194,16 +211,12 @@ def test_wandb_offline_gets_every_metric_the_recipe_the_plots_and_resumes_the_sa
 ) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_PROJECT", "attn-test")
-    recipe = write_recipe(tmp_path, text_recipe(corpus, loggers=["wandb"]), "r.yaml")
-    with monkeypatch.context() as patch:
-        interrupt_after(12, patch)
-        result = run_cli("train", recipe, "--runs-dir", tmp_path / "runs", "--quiet")
-    assert result.exit_code == 130, result.output
-    run_dir = only_run_dir(tmp_path / "runs")
-    state = json.loads((run_dir / "trackers.json").read_text(encoding="utf-8"))["wandb"]
+    run_dir, state = interrupted_run(tmp_path, corpus, "wandb", interrupt_after, monkeypatch)
     assert state["project"] == "attn-test"
-    result = run_cli("train", "--resume", run_dir, "--quiet")
-    assert result.exit_code == 0, result.output
+    resume(run_dir)
+    import wandb
+
+    wandb.teardown()  # W&B writes its files from a service process: wait for it, as a CLI process does at exit
     run = wandb_offline_run(run_dir, state["id"])
     assert len(run["files"]) == 2  # the first session and the resumed one, one W&B run id
     history = {k: v for k, v in run["history"].items() if not k.startswith("plots/")}
@@ -231,17 +244,10 @@ def test_mlflow_gets_every_metric_the_recipe_the_plots_and_resumes_the_same_run(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3.x keeps the file store behind this switch
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "attn-test")
-    recipe = write_recipe(tmp_path, text_recipe(corpus, loggers=["mlflow"]), "r.yaml")
-    with monkeypatch.context() as patch:
-        interrupt_after(12, patch)
-        result = run_cli("train", recipe, "--runs-dir", tmp_path / "runs", "--quiet")
-    assert result.exit_code == 130, result.output
-    run_dir = only_run_dir(tmp_path / "runs")
-    state = json.loads((run_dir / "trackers.json").read_text(encoding="utf-8"))["mlflow"]
+    run_dir, state = interrupted_run(tmp_path, corpus, "mlflow", interrupt_after, monkeypatch)
     client = MlflowClient(tracking_uri=uri)
     assert client.get_run(state["run_id"]).info.status == "KILLED"
-    result = run_cli("train", "--resume", run_dir, "--quiet")
-    assert result.exit_code == 0, result.output
+    resume(run_dir)
     run = client.get_run(state["run_id"])
     assert run.info.status == "FINISHED" and state["tracking_uri"] == uri
     assert client.get_experiment(run.info.experiment_id).name == "attn-test"
