@@ -71,6 +71,10 @@ def export_run(source: Path, fmt: str, out: Path | None = None, checkpoint: str 
         raise UserError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
     if checkpoint not in ("best", "last"):
         raise UserError(f"--checkpoint must be best or last (got {checkpoint!r})")
+    if (Path(source) / "cv.json").is_file():
+        raise UserError(
+            f"'{source}' is a cross-validation run: export one of its folds, e.g. {Path(source) / 'fold-0'}"
+        )
     trained = load_trained(source, checkpoint, "cpu")
     path = Path(out) if out is not None else default_path(Path(source), trained, fmt)
     if fmt == "safetensors":

@@ -99,6 +99,15 @@ def test_generate_and_eval_take_an_exported_file(text_run: Path) -> None:
     assert written["metrics"] == expected["metrics"] and written["step"] == expected["step"]
 
 
+def test_eval_of_an_exported_eeg_model_scores_the_runs_own_test_subjects(eeg_run: Path) -> None:
+    path = export(eeg_run, "safetensors")
+    for source in (eeg_run, path):
+        assert run_cli("eval", source, "--split", "test").exit_code == 0
+    from_file = json.loads((path.parent / "best.safetensors.eval.json").read_text(encoding="utf-8"))
+    from_run = json.loads((eeg_run / "eval.json").read_text(encoding="utf-8"))
+    assert from_file["metrics"] == from_run["metrics"] and "test_nrmse" in from_file["metrics"]
+
+
 def test_a_safetensors_file_without_attn_metadata_is_a_named_error(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
