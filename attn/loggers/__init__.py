@@ -89,6 +89,7 @@ def open_trackers(
     hyperparameters: dict[str, Any],
     metric: str,
     resume_step: int | None = None,
+    group: str | None = None,
     warn: Callable[[str], None] = print,
 ) -> Trackers:
     """Start (or, with ``resume_step``, continue) the trackers ``names`` for ``run_dir``."""
@@ -100,7 +101,8 @@ def open_trackers(
     stored = read_json(state_path) if resume_step is not None and state_path.is_file() else {}
     trackers = []
     for tracker_name in names:
-        run = TrackedRun(run_dir, name, hyperparameters, metric, resume_step, dict(stored.get(tracker_name, {})))
+        state = dict(stored.get(tracker_name, {}))
+        run = TrackedRun(run_dir, name, hyperparameters, metric, resume_step, state, group)
         try:
             trackers.append(tracker_class(tracker_name)(run))
         except UserError:

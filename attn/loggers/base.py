@@ -22,6 +22,7 @@ class TrackedRun:
     metric: str  # the evaluation metric that picks the best checkpoint, e.g. "val_loss"
     resume_step: int | None = None  # the checkpoint's step when the run is resumed, else None
     state: dict[str, Any] = field(default_factory=dict)  # what this tracker stored last time (trackers.json)
+    group: str | None = None  # runs that belong together (the folds of one cross-validation)
 
 
 class Tracker(ABC):

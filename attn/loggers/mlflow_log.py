@@ -39,7 +39,8 @@ class MlflowTracker(Tracker):
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
         experiment = self.client.get_experiment_by_name(name)
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
-        created = self.client.create_run(experiment_id, run_name=run.name, tags={"attn.run_dir": str(run.run_dir)})
+        tags = {"attn.run_dir": str(run.run_dir), **({"attn.group": run.group} if run.group else {})}
+        created = self.client.create_run(experiment_id, run_name=run.name, tags=tags)
         self.run_id = created.info.run_id
         params = [Param(k, _param(v)) for k, v in flatten(run.hyperparameters).items()]
         for i in range(0, len(params), BATCH):

@@ -1,4 +1,4 @@
-"""``wandb``: a Weights & Biases run (project ``$WANDB_PROJECT``, default ``attn``), files under ``RUN_DIR/wandb/``.
+"""``wandb``: a Weights & Biases run (project ``$WANDB_PROJECT``, default ``attn``; the folds of a cross-validation in one group), files under ``RUN_DIR/wandb/``.
 
 W&B's own settings apply: ``WANDB_MODE=offline`` keeps everything local (``wandb sync`` uploads
 it later), ``WANDB_ENTITY``, ``WANDB_API_KEY``. The resolved recipe is the run's config, metrics
@@ -30,6 +30,7 @@ class WandbTracker(Tracker):
         self.wb = wandb.init(
             project=run.state.get("project") or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
             name=run.name,
+            group=run.group,
             dir=str(run.run_dir),
             config=run.hyperparameters,
             id=run_id,

@@ -23,10 +23,12 @@ def start_trackers(
 ) -> Trackers:
     """The trackers of ``run_dir`` (continued from ``checkpoint``'s step when resuming); none off rank 0."""
     names = recipe.train.loggers if world.is_main else []
+    name = tracker_run_name(Path(run_dir))
     return open_trackers(
         names,
         run_dir,
-        name=tracker_run_name(Path(run_dir)),
+        name=name,
+        group=name.rsplit("/", 1)[0] if Path(run_dir).name.startswith("fold-") else None,
         hyperparameters=recipe.to_dict(),
         metric=metric,
         resume_step=int(checkpoint["trainer"]["step"]) if checkpoint else None,

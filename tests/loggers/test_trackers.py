@@ -328,3 +328,19 @@ def test_a_failing_tracker_is_reported_once_and_dropped_while_the_others_go_on(t
     trackers.finish(tmp_path, {"status": "completed"})
     assert warnings == ["failing tracker failed and is switched off (ConnectionError: server went away)"]
     assert [r["step"] for r in read_csv(tmp_path / "metrics.csv")] == ["1", "2"]
+
+
+def test_tracker_runs_are_named_by_recipe_and_time_and_folds_grouped_by_their_cross_validation(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from attn.recipe import parse_recipe
+    from attn.runs.tracking import start_trackers, tracker_run_name
+    from attn.training.distributed import World
+
+    assert tracker_run_name(tmp_path / "runs" / "tiny" / "20261202-101500") == "tiny/20261202-101500"
+    fold = tmp_path / "runs" / "tiny" / "20261202-101500" / "fold-1"
+    assert tracker_run_name(fold) == "tiny/20261202-101500/fold-1"
+    fold.mkdir(parents=True)
+    recipe = parse_recipe(text_recipe("alice", loggers=["csv"]), "r")
+    (tracker,) = start_trackers(recipe, "val_loss", fold, World(), None, Console()).trackers
+    assert (tracker.run.name, tracker.run.group) == ("tiny/20261202-101500/fold-1", "tiny/20261202-101500")
