@@ -1,8 +1,9 @@
 """Recipes: YAML files that name a model, its data and how to train it.
 
 A recipe has five top-level keys: ``name``, ``description``, ``data``, ``model`` (with
-``model.name`` picking a registered model) and ``train``. It is loaded into typed sections;
-``a.b=value`` overrides are applied to the raw mapping first and checked like the file.
+``model.name`` picking a registered model) and ``train``, and may build on another recipe with
+``base: NAME_OR_PATH`` (:func:`merge_base`). It is loaded into typed sections; ``a.b=value``
+overrides are applied to the raw mapping first and checked like the file.
 """
 
 from __future__ import annotations
@@ -127,9 +128,10 @@ def builtin_recipe_dir() -> Path:
     return Path(str(resources.files("attn.recipes")))
 
 
-def builtin_recipes() -> dict[str, Path]:
-    """Built-in recipe names and their files."""
-    return {p.stem: p for p in sorted(builtin_recipe_dir().glob("*.yaml"))}
+def builtin_recipes(include_bases: bool = False) -> dict[str, Path]:
+    """Built-in recipe names and their files; ``include_bases`` adds the ``_``-named bases other recipes build on."""
+    files = sorted(builtin_recipe_dir().glob("*.yaml"))
+    return {p.stem: p for p in files if include_bases or not p.stem.startswith("_")}
 
 
 def resolve_recipe_path(ref: str) -> Path:
@@ -137,7 +139,7 @@ def resolve_recipe_path(ref: str) -> Path:
     path = Path(ref).expanduser()
     if path.is_file():
         return path
-    known = builtin_recipes()
+    known = builtin_recipes(include_bases=True)
     if ref in known:
         return known[ref]
     if path.parent.name == "recipes" and path.stem in known:  # `recipes/NAME.yaml` outside the repository
@@ -148,7 +150,9 @@ def resolve_recipe_path(ref: str) -> Path:
 
     close = difflib.get_close_matches(ref, list(known), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise RecipeError(f"'{ref}' is neither a recipe file nor a built-in recipe{hint} (built-in: {', '.join(known)})")
+    raise RecipeError(
+        f"'{ref}' is neither a recipe file nor a built-in recipe{hint} (built-in: {', '.join(builtin_recipes())})"
+    )
 
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
@@ -249,12 +253,84 @@ def _without_other_family_defaults(family: Family, train: Any) -> Any:
 def load_recipe(ref: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Load a recipe file or built-in recipe name and apply overrides."""
     path = resolve_recipe_path(ref)
+    raw = apply_overrides(merge_base(read_recipe_file(path, str(ref)), path), list(overrides))
+    return parse_recipe(raw, path.stem)
+
+
+def read_recipe_file(path: Path, source: str) -> dict[str, Any]:
+    """The raw mapping of a recipe file, as written (``source`` names it in errors)."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise RecipeError(f"recipe '{ref}' is not a UTF-8 text file") from None
-    raw = apply_overrides(parse_yaml(text, str(ref)), list(overrides))
-    return parse_recipe(raw, path.stem)
+        raise RecipeError(f"recipe '{source}' is not a UTF-8 text file") from None
+    return parse_yaml(text, source)
+
+
+# ---- inheritance: `base: NAME_OR_PATH` -------------------------------------------------------
+
+
+def merge_base(raw: dict[str, Any], path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """``raw`` (read from ``path``) on top of its ``base`` recipe, recursively; without a ``base`` key.
+
+    The base is a built-in recipe name, or a ``.yaml``/``.yml`` path (relative paths are taken
+    from the folder of the recipe that names it). Mappings merge key by key, anything else (lists
+    included) is replaced; a ``model`` section that names another model replaces the base's whole
+    section (its keys belong to the other model); ``name`` is never inherited. Chains are allowed,
+    a cycle is an error that names it.
+    """
+    if "base" not in raw:
+        return raw
+    here = path.resolve()
+    chain = (*chain, here)
+    ref = raw["base"]
+    if not isinstance(ref, str) or not ref.strip():
+        raise RecipeError(f"recipe '{path}': 'base' must name a built-in recipe or a recipe file (got {ref!r})")
+    base_path = _base_path(ref.strip(), path)
+    if base_path.resolve() in chain:
+        names = " -> ".join(str(p) for p in (*chain, base_path.resolve()))
+        raise RecipeError(f"recipe '{path}': its bases form a cycle: {names}")
+    base = merge_base(read_recipe_file(base_path, str(base_path)), base_path, chain)
+    base.pop("name", None)
+    own = {k: v for k, v in raw.items() if k != "base"}
+    if _names_other_model(own.get("model"), base.get("model")):
+        base.pop("model")
+    return deep_merge(base, own)
+
+
+def _base_path(ref: str, path: Path) -> Path:
+    """The file a ``base`` value names: a path (relative to ``path``'s folder) or a built-in name."""
+    if ref.endswith((".yaml", ".yml")) or "/" in ref or "\\" in ref:
+        candidate = Path(ref).expanduser()
+        if not candidate.is_absolute():
+            candidate = path.parent / candidate
+        if not candidate.is_file():
+            raise RecipeError(f"recipe '{path}': its base file '{ref}' does not exist (looked for {candidate})")
+        return candidate
+    known = builtin_recipes(include_bases=True)
+    if ref not in known:
+        import difflib
+
+        close = difflib.get_close_matches(ref, list(known), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise RecipeError(
+            f"recipe '{path}': base '{ref}' is not a built-in recipe{hint} (a file is named by a .yaml path)"
+        )
+    return known[ref]
+
+
+def _names_other_model(own: Any, base: Any) -> bool:
+    return isinstance(own, dict) and isinstance(base, dict) and "name" in own and own.get("name") != base.get("name")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``: mappings merge key by key, every other value replaces (lists too)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
@@ -288,8 +364,10 @@ __all__ = [
     "Recipe",
     "apply_overrides",
     "builtin_recipes",
+    "deep_merge",
     "describe_recipe_keys",
     "load_recipe",
+    "merge_base",
     "parse_recipe",
     "recipe_from_dict",
     "resolve_recipe_path",

@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"datasets"},
     {"models"},
     {"training"},
+    {"loggers"},
     {"recipe"},
     {"tasks"},
     {"inference"},

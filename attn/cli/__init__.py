@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from attn.cli import bench, cache, evaluate, generate, recipes, train  # noqa: F401  (each registers its commands)
+from attn.cli import bench, cache, evaluate, export, generate, recipes, train  # noqa: F401  (each registers its commands)
 from attn.cli.app import app, console, err_console, user_errors
 
 

@@ -23,7 +23,7 @@ from attn.errors import UserError
 def evaluate(
     run_dir: Optional[Path] = typer.Argument(
         None,
-        help="The run directory to evaluate. Default: the newest run under the runs directory.",
+        help="The run directory to evaluate, or a model file from attn export --format safetensors. Default: the newest run under the runs directory.",
         show_default=False,
     ),
     split: str = typer.Option(

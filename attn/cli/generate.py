@@ -16,7 +16,8 @@ from attn.errors import UserError
 def generate(
     run_dir: Optional[Path] = typer.Argument(
         None,
-        help="Run directory to sample from. Default: the newest text run under the runs directory.",
+        help="Run directory to sample from, or a model file from attn export --format safetensors. "
+        "Default: the newest text run under the runs directory.",
         show_default=False,
     ),
     seed: str = typer.Option("\n", "--seed", "-s", help="The prompt text the sample continues (default: a newline)."),

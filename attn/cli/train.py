@@ -82,6 +82,10 @@ def train(
       attn train shakespeare_char train.max_steps=2000 model.dropout=0.1\n
       attn train --resume runs/shakespeare_char_cpu/20261123-101500\n
       attn train my_text.yaml --init-from runs/shakespeare_char_cpu/20261123-101500
+
+    Several machines: on each of the N machines, with R its number (0 to N-1) and HOST:PORT one
+    machine's address all can reach (README: "On a GPU, or several"):\n
+      torchrun --nnodes N --node-rank R --rdzv-backend c10d --rdzv-endpoint HOST:PORT -m attn train RECIPE
     """
     from attn.recipe import load_recipe
     from attn.runs import RunOptions, resume_run, start_run

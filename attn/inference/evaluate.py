@@ -18,7 +18,7 @@ import numpy as np
 
 from attn.errors import UserError
 from attn.fileio import atomic_write_json
-from attn.inference.load import TrainedModel, load_trained
+from attn.inference.load import TrainedModel, is_exported_file, load_trained
 from attn.metrics import nrmse
 from attn.recipe import Recipe
 from attn.tasks import build_task
@@ -30,8 +30,12 @@ SPLITS = ("val", "test")
 
 
 def eval_file(run_dir: Path, split: str) -> Path:
-    """Where the evaluation of ``split`` is written: ``RUN_DIR/eval-<split>.json``."""
-    return Path(run_dir) / f"eval-{split}.json"
+    """Where the evaluation of ``split`` is written: ``RUN_DIR/eval-<split>.json``, or
+    ``FILE.eval-<split>.json`` beside a model file from ``attn export``."""
+    source = Path(run_dir)
+    if is_exported_file(source):
+        return source.with_name(f"{source.name}.eval-{split}.json")
+    return source / f"eval-{split}.json"
 
 
 def is_cross_validation(run_dir: Path) -> bool:

@@ -1,8 +1,8 @@
-"""A trained run back as a model: checkpoint -> nn.Module, with its recipe and data facts."""
+"""A trained run back as a model: checkpoint (or exported safetensors file) -> nn.Module, with its recipe and data facts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class TrainedModel:
     extras: dict[str, Any]
     checkpoint_path: Path
     step: int
+    model_info: dict[str, Any] = field(default_factory=dict)  # the data facts the builder took (vocab_size, ...)
 
     @property
     def vocab(self) -> Vocabulary:
@@ -36,6 +37,10 @@ class TrainedModel:
 def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
     """``best.pt`` (falling back to ``last.pt`` if no evaluation has run yet) or ``last.pt``."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise UserError(
+            f"'{run_dir}' is a file, not a run directory (a model file must be a .safetensors file from attn export)"
+        )
     if not run_dir.is_dir():
         raise UserError(f"run directory '{run_dir}' does not exist")
     folder = run_dir / "checkpoints"
@@ -47,7 +52,9 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
 
 
 def load_trained(run_dir: Path, which: str = "best", device: torch.device | str = "cpu") -> TrainedModel:
-    """Rebuild the model of a run from its checkpoint (no recipe file needed)."""
+    """Rebuild the model of a run from its checkpoint (no recipe file needed), or from an exported ``.safetensors`` file."""
+    if is_exported_file(run_dir):
+        return load_safetensors(Path(run_dir), device)
     path = checkpoint_path(run_dir, which)
     content = load_checkpoint(path)
     try:
@@ -59,4 +66,58 @@ def load_trained(run_dir: Path, which: str = "best", device: torch.device | str 
     model = build_model(recipe.model_name, recipe.model, **info)
     load_model_weights(model, evaluation_weights(content), path)  # the average of the weights, if the run kept one
     model.to(device).eval()
-    return TrainedModel(recipe, model, extras, path, int(content.get("trainer", {}).get("step", 0)))
+    return TrainedModel(recipe, model, extras, path, int(content.get("trainer", {}).get("step", 0)), dict(info))
+
+
+# ---- exported safetensors files (attn export RUN_DIR --format safetensors) ------------------------
+
+SAFETENSORS_FORMAT = "attn-safetensors-1"
+# metadata keys (str -> str; JSON inside) of an exported file, beside safetensors' own entries
+META_FORMAT, META_RECIPE, META_MODEL_INFO, META_EXTRAS, META_STEP = (
+    "attn.format",
+    "attn.recipe",
+    "attn.model_info",
+    "attn.extras",
+    "attn.step",
+)
+
+
+def is_exported_file(source: Path | str) -> bool:
+    """Whether ``source`` names an exported safetensors file rather than a run directory."""
+    return Path(source).suffix == ".safetensors"
+
+
+def load_safetensors(path: Path, device: torch.device | str = "cpu") -> TrainedModel:
+    """Rebuild a model from a file written by ``attn export --format safetensors`` (never executes code)."""
+    import json
+
+    try:
+        from safetensors import SafetensorError, safe_open
+        from safetensors.torch import load_model
+    except ImportError:
+        raise UserError(f"reading '{path}' needs the safetensors package: pip install 'attn[export]'") from None
+    if not path.is_file():
+        raise CheckpointError(f"exported model '{path}' does not exist")
+    try:
+        with safe_open(str(path), "pt") as handle:
+            meta = handle.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"'{path}' is not a safetensors file ({str(err).splitlines()[0][:200]})") from None
+    if meta.get(META_FORMAT) != SAFETENSORS_FORMAT:
+        raise CheckpointError(
+            f"'{path}' is a safetensors file without attn's metadata ({META_FORMAT}: {SAFETENSORS_FORMAT} expected); "
+            f"only files written by `attn export --format safetensors` rebuild their model"
+        )
+    try:
+        recipe = parse_recipe(json.loads(meta[META_RECIPE]), path.stem)
+        info, extras = json.loads(meta[META_MODEL_INFO]), json.loads(meta[META_EXTRAS])
+    except (KeyError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"exported model '{path}' has damaged metadata ({type(err).__name__}: {err})") from None
+    model = build_model(recipe.model_name, recipe.model, **info)
+    try:
+        load_model(model, str(path), strict=True)
+    except RuntimeError as err:
+        first = " ".join(line.strip() for line in str(err).splitlines()[:3])[:300]
+        raise CheckpointError(f"exported model '{path}' does not fit the model of its recipe: {first}") from None
+    model.to(device).eval()
+    return TrainedModel(recipe, model, extras, path, int(meta.get(META_STEP, 0)), dict(info))

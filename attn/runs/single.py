@@ -26,6 +26,7 @@ from attn.process import process_age_s
 from attn.recipe import Recipe, parse_recipe
 from attn.recipes.timings import CPU_RECIPES, expected_time
 from attn.runs.init_from import InitialWeights
+from attn.runs.tracking import check_run_trackers, start_trackers
 from attn.tasks import build_task
 from attn.training.checkpoint import load_checkpoint, load_model_weights
 from attn.training.device import Runtime, resolve_runtime
@@ -168,6 +169,7 @@ def train_in_dir(
     model = model.to(runtime.device)
     if world.distributed:  # same initial weights everywhere, different dropout per process
         torch.manual_seed(dropout_seed(cfg.seed, world.rank))
+    check_run_trackers(recipe, world)
     if run_dir is None:
         run_dir = create_run_dir(runs_root(options.runs_dir), recipe.name) if world.is_main else Path("/nonexistent")
     task.setup(runtime, world, cfg.batch_size // world.size)
@@ -202,6 +204,7 @@ def train_in_dir(
         console, total_steps, quiet=options.quiet or not world.is_main, label=label or recipe.name, items=task.items
     )
     display.expect(estimate)
+    trackers = start_trackers(recipe, task.metric, run_dir, world, checkpoint, console)
     trainer = Trainer(
         model=model,
         task=task,
@@ -212,6 +215,7 @@ def train_in_dir(
         display=display,
         total_steps=total_steps,
         checkpoint_payload=payload,
+        sinks=[trackers],
     )
     if checkpoint is not None:
         trainer.restore(checkpoint, run_dir / "checkpoints" / "last.pt")
@@ -225,6 +229,7 @@ def train_in_dir(
         summary = finish_run(
             recipe, task, model, runtime, run_dir, result, time.perf_counter() - wall_start, options, estimate, init
         )
+        trackers.finish(run_dir, summary)
         if result.status == "interrupted":
             console.print(
                 f"[yellow]interrupted[/] at step {result.state.step}; last.pt saved. Continue with: "

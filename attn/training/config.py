@@ -110,6 +110,11 @@ class TrainConfig:
         200, help="batches per split in each evaluation during training (tasks that sample their evaluation)", min=1
     )
     log_interval: int = option(10, help="log the training loss every N steps", min=1)
+    loggers: list[Literal["tensorboard", "wandb", "mlflow", "csv"]] = option(
+        [],
+        help="experiment trackers that also get every metric, the recipe and the plots (rank 0; "
+        "each is an extra, e.g. pip install 'attn[tensorboard]'; README: Experiment trackers)",
+    )
     checkpoint_interval: Optional[int] = option(
         None, help="save last.pt every N steps (null: at every evaluation)", min=1
     )
@@ -137,6 +142,9 @@ class TrainConfig:
     )
 
     def validate(self, section: str) -> None:
+        twice = sorted({name for name in self.loggers if self.loggers.count(name) > 1})
+        if twice:
+            raise RecipeError(f"recipe key '{section}.loggers' names {', '.join(map(repr, twice))} more than once")
         if self.min_lr > self.lr:
             raise RecipeError(
                 f"recipe key '{section}.min_lr' must be <= {section}.lr ({self.lr:g}) (got {self.min_lr:g})"

@@ -13,7 +13,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +22,27 @@ import torch
 from attn.errors import CheckpointError, UserError
 from attn.fileio import atomic_write_text, read_json, to_json
 from attn.process import attn_source_commit
+from attn.training.sinks import MetricSink
 
 RUNS_ENV = "ATTN_RUNS_DIR"
 
 
 class MetricsLog:
-    """``metrics.jsonl``: one JSON object per logged step or evaluation, appended line by line."""
+    """``metrics.jsonl``: one JSON object per logged step or evaluation, appended line by line.
 
-    def __init__(self, path: Path):
+    Each appended record then goes to every ``sinks`` entry (the experiment trackers).
+    """
+
+    def __init__(self, path: Path, sinks: Sequence[MetricSink] = ()):
         self.path = Path(path)
+        self.sinks = list(sinks)
 
     def append(self, record: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(to_json(record, indent=None) + "\n")
             handle.flush()
+        for sink in self.sinks:
+            sink.log(record)
 
     def read(self) -> list[dict[str, Any]]:
         """All complete records (a torn last line, from a killed process, is skipped)."""

@@ -13,6 +13,7 @@ import contextlib
 import math
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from attn.training.progress import TrainingDisplay
 from attn.training.rundir import MetricsLog
 from attn.training.schedule import learning_rate, step_progress
 from attn.training.seeds import batch_seed, dropout_seed
+from attn.training.sinks import MetricSink
 from attn.training.task import Task
 
 WARMUP_STEPS_EXCLUDED = 5  # first steps (compilation, allocator warm-up) left out of throughput
@@ -122,6 +124,7 @@ class Trainer:
         display: TrainingDisplay,
         total_steps: int | None,
         checkpoint_payload: dict[str, Any],
+        sinks: Sequence[MetricSink] = (),
     ):
         self.raw_model = model
         self.task = task
@@ -132,7 +135,7 @@ class Trainer:
         self.display = display
         self.total_steps = total_steps
         self.payload = checkpoint_payload  # recipe and task extras, stored in every checkpoint
-        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", sinks)  # sinks: experiment trackers
         if cfg.batch_size // world.size < cfg.grad_accum_steps:
             raise UserError(
                 f"train.grad_accum_steps {cfg.grad_accum_steps} is more than the {cfg.batch_size // world.size} "
