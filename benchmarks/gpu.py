@@ -44,22 +44,43 @@ THROUGHPUT_STEPS = [
 ]
 
 
-def run_experiment(name: str, recipe: str, overrides: list[str], workdir: Path, timeout: int) -> dict:
-    """One `attn train` process; returns its summary plus the wall time measured from outside."""
+def run_experiment(
+    name: str,
+    recipe: str,
+    overrides: list[str],
+    workdir: Path,
+    timeout: int,
+    cache: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict:
+    """One `attn train` process; returns its summary plus the wall time measured from outside.
+
+    ``cache``: the torch.compile cache folder to use (kept); default a fresh one, removed afterwards,
+    so that the compile time is the cold-start cost. ``env``: extra environment variables.
+    """
     runs = workdir / name
-    cache = Path(tempfile.mkdtemp(prefix="inductor-", dir=workdir))
-    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
+    fresh = cache is None
+    cache = Path(tempfile.mkdtemp(prefix="inductor-", dir=workdir)) if cache is None else cache
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1", **(env or {})}
     command = [sys.executable, "-m", "attn", "train", recipe, *overrides, "--runs-dir", str(runs), "--quiet"]
     start = time.perf_counter()
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - start
-    shutil.rmtree(cache, ignore_errors=True)
+    if fresh:
+        shutil.rmtree(cache, ignore_errors=True)
     summaries = list(runs.glob("*/*/summary.json"))
     if proc.returncode != 0 or not summaries:
         return {"name": name, "error": (proc.stderr or proc.stdout)[-2000:], "command": " ".join(command)}
     summary = json.loads(summaries[0].read_text())
     metrics = [json.loads(line) for line in (summaries[0].parent / "metrics.jsonl").read_text().splitlines()]
-    return {"name": name, "command": " ".join(command), "outside_wall_s": wall, "summary": summary, "metrics": metrics}
+    return {
+        "name": name,
+        "command": " ".join(command),
+        "run_dir": str(summaries[0].parent),
+        "outside_wall_s": wall,
+        "summary": summary,
+        "metrics": metrics,
+    }
 
 
 def compare_losses(results: list[dict]) -> str:

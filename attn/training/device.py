@@ -26,6 +26,7 @@ from attn.process import peak_rss_mb, user_cache_dir
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 PRELOAD_ENV = "ATTN_PRELOAD_DYNAMO"  # 0: do not import torch._dynamo on a background thread
 INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+_INDUCTOR_CACHE_DIRS = "torch._inductor.runtime.cache_dir_utils"  # sets INDUCTOR_CACHE_ENV to torch's default
 
 
 @dataclass
@@ -142,10 +143,12 @@ def use_persistent_compile_cache() -> Path:
     often cleared, or private to a container. Unless the user chose another folder, it becomes
     ``<user cache>/inductor`` (``$ATTN_CACHE`` or ``~/.cache/attn``). Returns the folder used.
     """
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # no torch._dynamo import
-
     current = os.environ.get(INDUCTOR_CACHE_ENV)
-    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):  # unset, or torch's own
+    if current is not None and _INDUCTOR_CACHE_DIRS in sys.modules:  # torch may have set it to its default itself
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # (loaded: importing it costs seconds)
+
+        current = None if os.path.abspath(current) == os.path.abspath(default_cache_dir()) else current
+    if current is None:
         os.environ[INDUCTOR_CACHE_ENV] = str(user_cache_dir() / "inductor")
     return Path(os.environ[INDUCTOR_CACHE_ENV])
 

@@ -42,7 +42,9 @@ def test_the_compile_cache_moves_to_the_user_cache_unless_chosen(
     assert use_persistent_compile_cache() == tmp_path / "mine"
 
 
-def test_torch_dynamo_is_imported_on_a_thread_only_where_a_gpu_is(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torch_dynamo_is_imported_on_a_thread_only_where_a_gpu_is_and_not_for_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert start_dynamo_import() is None
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
@@ -50,8 +52,9 @@ def test_torch_dynamo_is_imported_on_a_thread_only_where_a_gpu_is(monkeypatch: p
     assert start_dynamo_import() is None
     code = (
         "import sys, torch; torch.cuda.is_available = lambda: True\n"
-        "from attn.training.device import start_dynamo_import\n"
-        "assert 'torch._dynamo' not in sys.modules\n"
+        "from attn.training.device import start_dynamo_import, use_persistent_compile_cache\n"
+        "use_persistent_compile_cache()\n"
+        "assert 'torch._dynamo' not in sys.modules and 'torch._inductor' not in sys.modules\n"
         "thread = start_dynamo_import(); thread.join()\n"
         "print(thread.name, 'torch._dynamo' in sys.modules)"
     )
