@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_corpus, only_run_dir, run_cli, text_recipe, write_recipe
+from tests.helpers import train_tiny_text_run
 
 # Modules (and their submodules) that only training, plotting, EEG data or compilation need.
 NOT_NEEDED = ("attn.training.trainer", "attn.runs", "matplotlib", "scipy", "mne", "psutil", "torch._dynamo")
@@ -42,10 +42,7 @@ def unneeded(modules: set[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("imports")
-    recipe = write_recipe(folder, text_recipe(make_corpus(folder / "corpus.txt"), max_steps=4, eval_interval=4))
-    assert run_cli("train", recipe, "--runs-dir", folder / "runs", "-q").exit_code == 0
-    return only_run_dir(folder / "runs")
+    return train_tiny_text_run(tmp_path_factory.mktemp("imports"), steps=4)
 
 
 @pytest.mark.slow

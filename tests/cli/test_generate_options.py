@@ -15,15 +15,12 @@ from typer.testing import CliRunner
 
 from attn.cli import app
 from attn.inference import load_trained, sample_tokens
-from tests.helpers import make_corpus, only_run_dir, run_cli, text_recipe, write_recipe
+from tests.helpers import run_cli, train_tiny_text_run
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("generate")
-    recipe = write_recipe(folder, text_recipe(make_corpus(folder / "corpus.txt"), max_steps=10, eval_interval=10))
-    assert run_cli("train", recipe, "--runs-dir", folder / "runs", "-q").exit_code == 0
-    return only_run_dir(folder / "runs")
+    return train_tiny_text_run(tmp_path_factory.mktemp("generate"), steps=10)
 
 
 def generate(run: Path, *args: object, stdin: str | None = None) -> str:
