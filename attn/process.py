@@ -1,21 +1,141 @@
-"""Facts about this process and machine: age, memory, CPU name, the attn source commit."""
+"""Facts about this process and machine: its clock and start-up phases, memory, CPU name, attn's commit.
+
+The process clock (:func:`process_age_s`) counts from the start of this program's interpreter:
+the kernel's record of when the process was created (Linux ``/proc/self/stat``, 10 ms
+resolution, compared with ``CLOCK_BOOTTIME`` so that wall-clock adjustments and the whole-second
+boot time that ``psutil`` adds cannot shift it), unless the process existed long before Python
+ran in it. A shell runs the last command of ``a && b`` by ``exec`` in its own process, so the
+kernel's creation time is the shell's, before ``a`` ran (``pip install ... && attn train``
+would count the whole install). When more time passed between creation and the import of
+``attn`` than the process spent on the CPU, the start is taken as the import of ``attn`` less
+the CPU time used until then (the interpreter's start-up is CPU work).
+
+:data:`startup` is the start-up profile: code marks the end of each phase (``startup.mark("data")``)
+and the profile says where the time to the first useful work went. ``ATTN_PROFILE_STARTUP=1``
+prints it on stderr when the process exits, for any command.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import attn
+
 MIB = 2**20
+PROFILE_ENV = "ATTN_PROFILE_STARTUP"
+# More than this between the process's creation and Python's start, beyond the CPU time used, means
+# the process was a shell that ran something else first and then exec'd Python.
+EXEC_GAP_S = 0.5
+
+
+def _kernel_age_s() -> float | None:
+    """Seconds since the kernel created this process (Linux), or None where that cannot be read."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            stat = handle.read()
+        start_ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])  # field 22, in clock ticks after boot
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+@functools.cache
+def process_start() -> tuple[float, str]:
+    """This process's start on the ``time.perf_counter`` clock, and how it was found.
+
+    ``"kernel"``: the kernel's creation time; ``"exec"``: the process was created long before
+    Python ran in it (see the module docstring), so the start is attn's import less the CPU time
+    the process had used by then.
+    """
+    now = time.perf_counter()
+    age = _kernel_age_s()
+    if age is None:  # not Linux: psutil's creation time (wall clock)
+        import psutil
+
+        age = time.time() - psutil.Process().create_time()
+    created = now - age
+    imported, cpu = attn.IMPORTED_AT
+    if imported - created > cpu + EXEC_GAP_S:
+        return imported - cpu, "exec"
+    return created, "kernel"
 
 
 def process_age_s() -> float:
-    """Seconds since this process started (interpreter start-up and imports included)."""
-    import psutil
+    """Seconds since this process's interpreter started (start-up and imports included)."""
+    return time.perf_counter() - process_start()[0]
 
-    return time.time() - psutil.Process().create_time()
+
+class StartupProfile:
+    """Where the time before a command's first useful work went: named phases on the process clock.
+
+    ``mark(name)`` ends phase ``name`` now: the time since the previous mark is added to it (a
+    name marked again accumulates). The first phase, ``python``, runs from the process start to
+    the import of attn. ``finish(name)`` ends the last phase and closes the profile: later
+    marks are ignored (a second fold or a resumed loop in the same process is not start-up).
+    """
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self.total_s: float | None = None
+        self._last: float | None = None
+
+    def mark(self, name: str) -> None:
+        if self.total_s is not None:
+            return
+        now = process_age_s()
+        if self._last is None:
+            self._last = attn.IMPORTED_AT[0] - process_start()[0]
+            self.phases["python"] = self._last
+        self.phases[name] = self.phases.get(name, 0.0) + max(0.0, now - self._last)
+        self._last = now
+
+    def finish(self, name: str = "other") -> float:
+        """End the last phase as ``name`` and close the profile; returns the total (the first call's)."""
+        if self.total_s is None:
+            self.mark(name)
+            self.total_s = self._last
+        return float(self.total_s)
+
+    def rounded(self) -> dict[str, float]:
+        """The phases in seconds, to the millisecond (for summary.json)."""
+        return {name: round(seconds, 3) for name, seconds in self.phases.items()}
+
+    def describe(self) -> str:
+        """One line: ``1.45 = python 0.03 + imports 1.10 + ...`` (seconds)."""
+        return describe_phases(self.phases, self.total_s if self.total_s is not None else (self._last or 0.0))
+
+
+startup = StartupProfile()
+
+
+def describe_phases(phases: dict[str, float], total_s: float) -> str:
+    """``1.45 = python 0.03 + imports 1.10 + ...``: a total in seconds and its phases (those of 5 ms or more)."""
+    parts = " + ".join(f"{name} {seconds:.2f}" for name, seconds in phases.items() if seconds >= 0.005)
+    return f"{total_s:.2f} = {parts}" if parts else f"{total_s:.2f}"
+
+
+def print_startup_profile_at_exit() -> None:
+    """At exit, print :data:`startup` (ending an open profile as ``other``) and the process's age on stderr."""
+    import atexit
+
+    def report() -> None:
+        startup.finish()
+        clock = "from exec (the process was created earlier)" if process_start()[1] == "exec" else "from process start"
+        sys.stderr.write(f"start-up (s, {clock}): {startup.describe()}; exit at {process_age_s():.2f}\n")
+
+    atexit.register(report)
+
+
+def user_cache_dir() -> Path:
+    """``$ATTN_CACHE`` if set, else ``~/.cache/attn``: data and compile caches kept between runs."""
+    env = os.environ.get("ATTN_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "attn"
 
 
 def peak_rss_mb() -> float:

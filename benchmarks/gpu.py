@@ -42,9 +42,21 @@ THROUGHPUT_STEPS = [
 ]
 
 
-def run_experiment(name: str, recipe: str, overrides: list[str], workdir: Path, timeout: int) -> dict:
-    """One `attn train` process; returns its summary plus the wall time measured from outside."""
-    return run_train(name, recipe, overrides, workdir, timeout=timeout)
+def run_experiment(
+    name: str,
+    recipe: str,
+    overrides: list[str],
+    workdir: Path,
+    timeout: int,
+    cache: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict:
+    """One `attn train` process; returns its summary plus the wall time measured from outside.
+
+    ``cache``: the torch.compile cache folder to use (kept); default a fresh one, removed afterwards,
+    so that the compile time is the cold-start cost. ``env``: extra environment variables.
+    """
+    return run_train(name, recipe, overrides, workdir, timeout=timeout, cache=cache, env=env)
 
 
 def compare_losses(results: list[dict]) -> str:

@@ -29,14 +29,19 @@ def run_train(
     device: str | None = None,
     timeout: float | None = None,
     env: dict[str, str] | None = None,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     """Train ``recipe`` with ``overrides`` in ``workdir/name``: summary, metrics records, times.
+
+    ``cache``: the torch.compile cache folder (kept); default a fresh one, removed afterwards, so
+    that a compiled run pays its cold compile time.
 
     Returns ``name``, ``command``, ``outside_wall_s``, ``run_dir``, ``summary`` (summary.json) and
     ``metrics`` (metrics.jsonl records), or ``name``, ``command`` and ``error``.
     """
     runs = Path(workdir) / name
-    cache = Path(tempfile.mkdtemp(prefix="inductor-", dir=workdir))
+    fresh = cache is None
+    cache = Path(tempfile.mkdtemp(prefix="inductor-", dir=workdir)) if cache is None else Path(cache)
     command = [sys.executable, "-m", "attn", "train", str(recipe), *overrides, "--runs-dir", str(runs), "--quiet"]
     if device:
         command += ["--device", device]
@@ -47,7 +52,8 @@ def run_train(
     except subprocess.TimeoutExpired:
         return {"name": name, "command": " ".join(command), "error": f"timed out after {timeout:g} s"}
     finally:
-        shutil.rmtree(cache, ignore_errors=True)
+        if fresh:
+            shutil.rmtree(cache, ignore_errors=True)
     wall = time.perf_counter() - start
     summaries = sorted(runs.glob("*/*/summary.json"))
     if proc.returncode != 0 or not summaries:

@@ -109,6 +109,15 @@ def only_run_dir(runs: Path, name: str | None = None) -> Path:
     return dirs[0]
 
 
+def train_tiny_text_run(folder: Path, steps: int) -> Path:
+    """Train the tiny text recipe for ``steps`` steps (one evaluation at the end) in ``folder``; its run directory."""
+    corpus = make_corpus(Path(folder) / "corpus.txt")
+    recipe = write_recipe(folder, text_recipe(corpus, max_steps=steps, eval_interval=steps))
+    result = run_cli("train", recipe, "--runs-dir", Path(folder) / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    return only_run_dir(Path(folder) / "runs")
+
+
 def read_records(run_dir: Path, kind: str) -> list[dict[str, Any]]:
     """The ``kind`` ("train" or "eval") records of a run's metrics.jsonl."""
     lines = (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()

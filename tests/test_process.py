@@ -1,13 +1,20 @@
-"""Process facts: resident-set-size measurement, and which git commit counts as attn's."""
+"""Process facts: the process clock and start-up profile, resident-set-size measurement, attn's git commit."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+import attn
+from attn import process
 from attn.process import MIB, attn_source_commit, current_rss_mb, peak_rss_since_reset_mb, reset_peak_rss
 
 
@@ -54,3 +61,65 @@ def test_attn_installed_inside_another_repository_reports_no_commit(tmp_path: Pa
 def test_no_repository_means_no_commit(tmp_path: Path) -> None:
     (tmp_path / "attn").mkdir()
     assert attn_source_commit(tmp_path / "attn") is None
+
+
+# ---- the process clock and the start-up profile ------------------------------------------------
+
+CLOCK_REPORT = (
+    "import time; imported = time.monotonic(); import attn.process as p; "
+    "print(p.process_age_s(), time.monotonic(), imported, p.process_start()[1])"
+)
+
+
+def _child_clock(argv: list[str]) -> tuple[float, float, str]:
+    """(the child's start and its import of attn, both on this machine's monotonic clock; the clock's source)."""
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+    age, now, imported = map(float, out[:3])
+    return now - age, imported, out[3]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the kernel's start time is read on Linux")
+def test_the_process_clock_starts_when_the_process_does() -> None:
+    before = time.monotonic()
+    start, imported, source = _child_clock([sys.executable, "-c", CLOCK_REPORT])
+    assert source == "kernel"
+    assert before - 0.011 <= start <= imported  # the kernel counts in 10 ms ticks
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not shutil.which("bash"), reason="Linux and bash")
+def test_a_shell_that_waits_and_then_execs_python_is_not_counted() -> None:
+    """``a && b`` runs b in the shell's own process: the process is older than the Python in it."""
+    before = time.monotonic()
+    command = f"sleep 1; exec {shlex.quote(sys.executable)} -c {shlex.quote(CLOCK_REPORT)}"
+    start, imported, source = _child_clock(["bash", "-c", command])
+    assert source == "exec"
+    assert before + 1.0 <= start <= imported
+
+
+def test_startup_phases_add_up_and_close_at_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.30, 0.35, 0.90, 1.00, 5.0])  # process ages at each mark
+    monkeypatch.setattr(process, "process_age_s", lambda: next(clock))
+    monkeypatch.setattr(process, "process_start", lambda: (attn.IMPORTED_AT[0] - 0.25, "kernel"))
+    profile = process.StartupProfile()
+    profile.mark("imports")  # 0.25 -> 0.30
+    profile.mark("data")  # -> 0.35
+    profile.mark("imports")  # -> 0.90: added to imports
+    assert profile.finish("first step") == pytest.approx(1.00)
+    profile.mark("data")  # after finish: ignored (the clock's 5.0 is never read)
+    assert profile.finish() == pytest.approx(1.00)
+    assert profile.phases == pytest.approx({"python": 0.25, "imports": 0.60, "data": 0.05, "first step": 0.10})
+    assert profile.describe() == "1.00 = python 0.25 + imports 0.60 + data 0.05 + first step 0.10"
+
+
+def test_the_profile_is_printed_at_exit_when_asked() -> None:
+    env = {**os.environ, "ATTN_PROFILE_STARTUP": "1"}
+    code = "import attn.process as p; p.startup.mark('work')"
+    err = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stderr
+    assert err.startswith("start-up (s, from process start): ") and "+ work " in err and "exit at" in err
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert quiet == ""
+
+
+def test_describe_phases_leaves_out_phases_under_5_ms() -> None:
+    assert process.describe_phases({"a": 1.234, "b": 0.004, "c": 0.005}, 1.25) == "1.25 = a 1.23 + c 0.01"
+    assert process.describe_phases({}, 0.5) == "0.50"

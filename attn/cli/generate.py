@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import random
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -9,6 +12,35 @@ import typer
 
 from attn.cli.app import app, console, err_console, user_errors
 from attn.errors import UserError
+
+
+def read_prompt(prompt: Optional[str], prompt_file: Optional[str]) -> str:
+    """The prompt text: ``--prompt``, the contents of ``--prompt-file`` (``-``: stdin), or a newline."""
+    if prompt is not None and prompt_file is not None:
+        raise UserError("give the prompt once: --prompt TEXT or --prompt-file PATH, not both")
+    if prompt_file == "-":
+        text = sys.stdin.read()
+        where = "standard input"
+    elif prompt_file is not None:
+        path = Path(prompt_file).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"--prompt-file '{prompt_file}' does not exist") from None
+        except IsADirectoryError:
+            raise UserError(f"--prompt-file '{prompt_file}' is a folder, not a text file") from None
+        except UnicodeDecodeError as err:
+            raise UserError(f"--prompt-file '{prompt_file}' is not UTF-8 text (byte {err.start})") from None
+        where = f"'{prompt_file}'"
+    else:
+        return "\n" if prompt is None else _non_empty(prompt, "--prompt")
+    return _non_empty(text, f"the prompt from {where}")
+
+
+def _non_empty(text: str, what: str) -> str:
+    if not text:
+        raise UserError(f"{what} is empty: give at least one character of prompt")
+    return text
 
 
 @app.command()
@@ -20,63 +52,107 @@ def generate(
         "Default: the newest text run under the runs directory.",
         show_default=False,
     ),
-    seed: str = typer.Option("\n", "--seed", "-s", help="The prompt text the sample continues (default: a newline)."),
+    prompt: Optional[str] = typer.Option(
+        None,
+        "--prompt",
+        "-p",
+        "--seed",
+        "-s",
+        help="The prompt text the sample continues (default: a newline). --seed is the same option.",
+        show_default=False,
+    ),
+    prompt_file: Optional[str] = typer.Option(
+        None, "--prompt-file", help="Read the prompt from this UTF-8 file ('-': standard input).", show_default=False
+    ),
     length: int = typer.Option(500, "--length", "-n", min=1, help="Characters to generate per sample."),
     temperature: float = typer.Option(
-        0.8, "--temperature", "-t", help="Softmax temperature (> 0): lower is more conservative."
+        0.8,
+        "--temperature",
+        "-t",
+        help="Softmax temperature: lower is more conservative; 0 always takes the most likely character (greedy).",
     ),
     top_k: Optional[int] = typer.Option(None, "--top-k", min=1, help="Sample only among the k most likely characters."),
-    num_samples: int = typer.Option(1, "--num-samples", "-m", min=1, help="Independent samples to draw."),
+    top_p: Optional[float] = typer.Option(
+        None,
+        "--top-p",
+        help="Nucleus sampling: only the most likely characters that together hold this probability (0 < p <= 1).",
+    ),
+    num_samples: int = typer.Option(
+        1, "--num-samples", "-m", min=1, help="Independent samples to draw (in one batch; the first is streamed)."
+    ),
     random_seed: Optional[int] = typer.Option(
-        None, "--random-seed", help="Seed for sampling; the same seed gives the same text."
+        None,
+        "--random-seed",
+        help="Seed for sampling: sample i uses seed + i, so the same seed gives the same texts. Default: random.",
     ),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best (lowest validation loss) or last."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    kv_cache: bool = typer.Option(
+        True,
+        "--kv-cache/--no-kv-cache",
+        help="Transformers: keep attention keys and values between steps (the same text, faster).",
+    ),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", help="Where to look for the newest run. Default: $ATTN_RUNS_DIR or ./runs."
     ),
 ) -> None:
-    """Generate text from a trained character model, starting from --seed.
+    """Generate text from a trained character model, starting from --prompt.
 
-    Example: attn generate --seed "To be or not to be" --length 300 --temperature 0.8
+    Example: attn generate --prompt "To be or not to be" --length 300 --temperature 0.8
     """
+    text = read_prompt(prompt, prompt_file)
+    if checkpoint not in ("best", "last"):
+        raise UserError(f"--checkpoint must be best or last (got {checkpoint!r})")
+
     import torch  # here, not at the top: `attn --help` should not wait for torch
 
-    from attn.inference import load_trained, sample_tokens
+    from attn.inference import check_sampling, load_trained, sample_batch
+    from attn.process import startup
     from attn.training.device import resolve_device
     from attn.training.rundir import latest_run, runs_root
 
-    if checkpoint not in ("best", "last"):
-        raise UserError(f"--checkpoint must be best or last (got {checkpoint!r})")
-    if temperature <= 0:
-        raise UserError(f"--temperature must be > 0 (got {temperature})")
-    if not seed:
-        raise UserError("--seed must not be empty: give at least one character of prompt")
+    check_sampling(temperature, top_k, top_p)
+    startup.mark("imports")
     run_dir = run_dir or latest_run(runs_root(runs_dir), family="text")
     dev = resolve_device(device)
     trained = load_trained(run_dir, checkpoint, dev)
     if trained.recipe.family != "text":
         raise UserError(f"'{run_dir}' is an {trained.recipe.family} run; generate needs a text run")
-    prompt = torch.from_numpy(trained.vocab.encode(seed)).to(dev)
-    generator = torch.Generator()
-    if random_seed is not None:
-        generator.manual_seed(random_seed)
-    else:
-        generator.seed()
+    ids = torch.from_numpy(trained.vocab.encode(text)).to(dev)
+    startup.mark("load")
+    seed = random_seed if random_seed is not None else random.randrange(2**31)
+    generators = [torch.Generator().manual_seed(seed + i) for i in range(num_samples)]
     # Only the text goes to stdout (so it can be piped); what produced it goes to stderr.
     err_console.print(
         f"[dim]{trained.recipe.name} ({trained.recipe.model_name}, step {trained.step}) "
-        f"from {trained.checkpoint_path}[/]",
+        f"from {trained.checkpoint_path}{f'; random seed {seed}' if temperature > 0 else ''}[/]",
         highlight=False,
         soft_wrap=True,
     )
-    for n in range(num_samples):
-        if num_samples > 1:
-            err_console.print(f"[dim]--- sample {n + 1} ---[/]")
-        console.out(seed, end="", highlight=False)
-        for token in sample_tokens(
-            trained.model, prompt, length, temperature=temperature, top_k=top_k, generator=generator
-        ):
-            console.out(trained.vocab.chars[token], end="", highlight=False)
-            console.file.flush()
-        console.out("")
+    chars = trained.vocab.chars
+    others: list[list[str]] = [[] for _ in range(num_samples - 1)]
+    if num_samples > 1:
+        err_console.print("[dim]--- sample 1 ---[/]")
+    console.out(text, end="", highlight=False)
+    steps = sample_batch(
+        trained.model,
+        ids,
+        length,
+        generators=generators,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        kv_cache=kv_cache,
+    )
+    for step in steps:
+        first, *rest = step.tolist()
+        console.out(chars[first], end="", highlight=False)
+        console.file.flush()
+        startup.finish("first character")
+        for sample, token in zip(others, rest):
+            sample.append(chars[token])
+    console.out("")
+    for n, sample in enumerate(others, start=2):
+        err_console.print(f"[dim]--- sample {n} ---[/]")
+        console.out(text + "".join(sample), highlight=False)
+    gc.freeze()  # the exit's garbage collection would walk every torch object (about 0.15 s): nothing is left to free

@@ -7,6 +7,7 @@ characters); training windows never cross from one corpus into another.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -59,15 +60,29 @@ class Vocabulary:
         """Characters of ``text`` that are not in the vocabulary, in order of first appearance."""
         return list(dict.fromkeys(c for c in text if c not in self.index))
 
+    @functools.cached_property
+    def _table(self) -> np.ndarray:
+        """Token id by code point (-1: not in the vocabulary); the last entry stands for every larger code point."""
+        codes = np.fromiter(map(ord, self.chars), dtype=np.int64, count=len(self.chars))
+        table = np.full(int(codes.max(initial=0)) + 2, -1, dtype=np.int64)
+        table[codes] = np.arange(len(codes))
+        return table
+
     def encode(self, text: str) -> np.ndarray:
-        """Token ids of ``text``; a character outside the vocabulary is a :class:`UserError`."""
-        missing = self.unknown(text)
-        if missing:
+        """Token ids of ``text``; a character outside the vocabulary is a :class:`UserError`.
+
+        Vectorised (code points through a lookup table): tinyshakespeare's 1.1M characters take
+        milliseconds, where a Python loop over them took about 90 ms.
+        """
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        ids = self._table[np.minimum(codes, len(self._table) - 1)]
+        if ids.size and ids.min() < 0:
+            missing = self.unknown(text)
             shown = ", ".join(repr(c) for c in missing[:20])
             raise UserError(
                 f"the text contains {len(missing)} character(s) that are not in the model's vocabulary: {shown}"
             )
-        return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
+        return ids
 
     def decode(self, ids: Any) -> str:
         return "".join(self.chars[int(i)] for i in ids)

@@ -1,18 +1,131 @@
-"""Sampling text from a trained character model, one token at a time."""
+"""Sampling text from a trained character model: temperature, top-k, top-p (nucleus) or greedy.
+
+Several samples are drawn in one batch, each with its own random generator, so that sample ``i``
+is the same text whether it is drawn alone or with others (the CLI seeds sample ``i`` with
+``seed + i``). A transformer that keeps a key/value cache (:class:`attn.models.registry.CachesKeys`)
+reads each new token once instead of its whole context, while the text fits in its context;
+beyond that every step reads the last ``block_size`` tokens again, exactly as without the cache.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from attn.errors import UserError
-from attn.models.registry import Recurrent
+from attn.models.registry import CachesKeys, Recurrent
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """The sampling settings, or a :class:`UserError` naming the option that is out of range."""
+    if not temperature >= 0:  # also catches NaN
+        raise UserError(f"--temperature must be >= 0 (0: always the most likely character; got {temperature})")
+    if top_k is not None and top_k < 1:
+        raise UserError(f"--top-k must be at least 1 (got {top_k})")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise UserError(f"--top-p must be in (0, 1] (got {top_p})")
+
+
+def nucleus_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """``logits`` with everything outside the nucleus set to ``-inf`` (Holtzman et al. 2020).
+
+    The nucleus is the smallest set of the most likely tokens whose probabilities sum to at
+    least ``top_p``: a token stays if the tokens more likely than it hold less than ``top_p``.
+    """
+    if top_p >= 1:
+        return logits
+    ordered, order = torch.sort(logits, dim=-1, descending=True)
+    probs = F.softmax(ordered, dim=-1)
+    before = probs.cumsum(dim=-1) - probs  # probability of the tokens ranked above each one
+    ordered = ordered.masked_fill(before >= top_p, float("-inf"))
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, ordered)
+
+
+def next_token_probs(
+    logits: torch.Tensor, temperature: float, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """``(B, vocab)`` logits -> the probabilities to sample from (temperature, then top-k, then top-p)."""
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k).values[:, -1, None]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        logits = nucleus_filter(logits, top_p)
+    return F.softmax(logits, dim=-1)
+
+
+def _stepper(model: nn.Module, idx: torch.Tensor, kv_cache: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function from the tokens so far ``(B, T)`` to the next-token logits ``(B, vocab)``.
+
+    It is called with one more token each time; what it reads of them depends on the model.
+    """
+    if isinstance(model, Recurrent):
+        state: list[Any] = [None]
+
+        def recurrent(tokens: torch.Tensor) -> torch.Tensor:
+            feed = tokens if state[0] is None else tokens[:, -1:]
+            logits, state[0] = model.forward_with_state(feed, state[0])
+            return logits[:, -1]
+
+        return recurrent
+    block = model.block_size
+    cache = model.new_cache(idx.size(0)) if kv_cache and isinstance(model, CachesKeys) else None
+
+    def transformer(tokens: torch.Tensor) -> torch.Tensor:
+        nonlocal cache
+        if cache is not None and cache.length == 0:
+            return model.forward_cached(tokens[:, -block:], cache)[:, -1]
+        if cache is not None and not cache.full:
+            return model.forward_cached(tokens[:, -1:], cache)[:, -1]
+        cache = None  # the context is full: from now on the window slides, and each step reads all of it
+        return model(tokens[:, -block:])[:, -1]
+
+    return transformer
 
 
 @torch.no_grad()
+def sample_batch(
+    model: nn.Module,
+    prompt: torch.Tensor,
+    length: int,
+    *,
+    generators: list[torch.Generator] | None = None,
+    num_samples: int | None = None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    kv_cache: bool = True,
+) -> Iterator[torch.Tensor]:
+    """Yield ``length`` steps of ``(num_samples,)`` token ids (on the CPU), all continuing ``prompt``.
+
+    ``prompt`` is 1-D on the model's device. Sample ``i`` draws from ``generators[i]`` (CPU
+    generators; one per sample), so it does not depend on the other samples. ``temperature`` 0
+    takes the most likely token at every step (no generators needed; give ``num_samples``).
+    Transformers see at most their last ``block_size`` tokens (longer prompts are cropped).
+    """
+    check_sampling(temperature, top_k, top_p)
+    batch = len(generators) if generators is not None else (num_samples or 1)
+    if generators is None and temperature > 0:
+        raise ValueError("sampling at a temperature above 0 needs one generator per sample")
+    idx = prompt[None, :].expand(batch, -1)
+    step = _stepper(model, idx, kv_cache)
+    for _ in range(length):
+        logits = step(idx)
+        if temperature == 0:
+            next_ids = logits.argmax(dim=-1).cpu()
+        else:
+            probs = next_token_probs(logits, temperature, top_k, top_p).cpu()
+            next_ids = torch.cat(
+                [torch.multinomial(probs[i : i + 1], 1, generator=g)[0] for i, g in enumerate(generators)]
+            )
+        idx = torch.cat([idx, next_ids.to(idx.device)[:, None]], dim=1)
+        yield next_ids
+
+
 def sample_tokens(
     model: nn.Module,
     prompt: torch.Tensor,
@@ -20,31 +133,21 @@ def sample_tokens(
     *,
     temperature: float = 1.0,
     top_k: int | None = None,
+    top_p: float | None = None,
     generator: torch.Generator | None = None,
+    kv_cache: bool = True,
 ) -> Iterator[int]:
-    """Yield ``length`` sampled token ids continuing ``prompt`` (1-D tensor on the model's device).
-
-    Transformers see at most their last ``block_size`` tokens (longer prompts are cropped);
-    an LSTM carries its state, so it reads the prompt once and then one token per step.
-    """
-    if temperature <= 0:
-        raise UserError(f"--temperature must be > 0 (got {temperature})")
-    idx = prompt[None, :]
-    stateful = isinstance(model, Recurrent)
-    state = None
-    feed = idx
-    for _ in range(length):
-        if stateful:
-            logits, state = model.forward_with_state(feed, state)
-        else:
-            logits = model(idx[:, -model.block_size :])
-        logits = logits[:, -1, :].float() / temperature
-        if top_k is not None:
-            k = min(top_k, logits.size(-1))
-            kth = torch.topk(logits, k).values[:, -1, None]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = F.softmax(logits, dim=-1)
-        next_id = torch.multinomial(probs.cpu(), 1, generator=generator).to(idx.device)
-        idx = torch.cat([idx, next_id], dim=1)
-        feed = next_id
-        yield int(next_id)
+    """Yield ``length`` sampled token ids continuing ``prompt`` (one sample; see :func:`sample_batch`)."""
+    generators = None if temperature == 0 else [generator or torch.default_generator]
+    for ids in sample_batch(
+        model,
+        prompt,
+        length,
+        generators=generators,
+        num_samples=1,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        kv_cache=kv_cache,
+    ):
+        yield int(ids[0])

@@ -111,6 +111,10 @@ class CausalSelfAttention(nn.Module):
 
     ``weights_hook``: while a callable, every forward also computes the weights ``(B, H, T, T)``
     (manual path) and passes them to it (:func:`attn.attention.capture_attention` uses this).
+
+    ``kv``: the layer's slice of a :class:`KVCache` for generation. The new tokens sit at positions
+    ``start, start + 1, ...``: their keys and values (rotated by those absolute positions) are written
+    into the cache, and their queries attend to every cached key before them.
     """
 
     def __init__(self, cfg: CharTransformerConfig):
@@ -129,7 +133,9 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(cfg.dropout)
         self.weights_hook: Callable[[torch.Tensor], None] | None = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0
+    ) -> torch.Tensor:
         b, t, d = x.shape
         q = self.q_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, T, head_dim)
         k = self.k_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)
@@ -137,13 +143,22 @@ class CausalSelfAttention(nn.Module):
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
         if self.rope:
-            q, k = rotary(q), rotary(k)  # position t turns feature pair i by t * 10000^(-2i/head_dim)
+            # position p turns feature pair i by p * 10000^(-2i/head_dim)
+            positions = torch.arange(start, start + t, device=x.device) if start else None
+            q, k = rotary(q, positions), rotary(k, positions)
+        if kv is not None:
+            keys, values = kv
+            keys[:, :, start : start + t] = k
+            values[:, :, start : start + t] = v
+            k, v = keys[:, :, : start + t], values[:, :, : start + t]
         want_weights = self.weights_hook is not None
         y = scaled_dot_product_attention(
             q,
             k,
             v,
-            causal=True,  # query t sees keys 0..t
+            # query t sees keys 0..t; one new token after a cache sees every cached key (a plain bool
+            # without a cache, so torch.export can trace a symbolic length)
+            causal=kv is None or t > 1,
             dropout_p=self.attn_dropout,
             training=self.training,
             return_weights=want_weights,
@@ -191,9 +206,32 @@ class Block(nn.Module):
         self.ln2 = make_norm(cfg)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(
+        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), kv, start)
         return x + self.mlp(self.ln2(x))
+
+
+class KVCache:
+    """The keys and values of the tokens a :class:`CharTransformer` has read, for generation.
+
+    One preallocated ``(layers, batch, heads, capacity, head_dim)`` tensor each for keys and values;
+    ``length`` tokens are filled. See :meth:`CharTransformer.forward_cached`.
+    """
+
+    def __init__(self, model: CharTransformer, batch: int, capacity: int):
+        attn = model.blocks[0].attn
+        weight = model.tok_emb.weight
+        shape = (len(model.blocks), batch, attn.n_head, capacity, attn.head_dim)
+        self.keys = torch.zeros(shape, device=weight.device, dtype=weight.dtype)
+        self.values = torch.zeros_like(self.keys)
+        self.capacity = capacity
+        self.length = 0
+
+    @property
+    def full(self) -> bool:
+        return self.length >= self.capacity
 
 
 class CharTransformer(nn.Module):
@@ -238,6 +276,32 @@ class CharTransformer(nn.Module):
         x = self.dropout(x)
         for block in self.blocks:
             x = block(x)
+        return self.head(self.ln_f(x))
+
+    def new_cache(self, batch: int) -> KVCache:
+        """An empty key/value cache for ``batch`` sequences of up to ``block_size`` tokens."""
+        return KVCache(self, batch, self.block_size)
+
+    def forward_cached(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits ``(B, t, vocab)`` of ``idx`` ``(B, t)`` continuing the ``cache.length`` tokens already read.
+
+        Equal to the last ``t`` positions of ``forward`` over all the tokens so far, while they fit in
+        ``block_size``; the cache then holds the new tokens too. First the prompt in one call on an
+        empty cache, then one token per call.
+        """
+        _, t = idx.shape
+        start = cache.length
+        if start + t > cache.capacity:
+            raise ValueError(f"{start} cached + {t} new tokens exceed the cache's {cache.capacity}")
+        if start and t > 1:
+            raise ValueError("after the prompt, feed one token per call")
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(start, start + t, device=idx.device))
+        x = self.dropout(x)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, (cache.keys[layer], cache.values[layer]), start)
+        cache.length = start + t
         return self.head(self.ln_f(x))
 
     def num_params(self, non_embedding: bool = False) -> int:

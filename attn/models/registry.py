@@ -54,6 +54,16 @@ class Recurrent(Protocol):
 
 
 @runtime_checkable
+class CachesKeys(Protocol):
+    """A text model that generates with a key/value cache: ``forward_cached(idx, cache)`` reads only the
+    new tokens; the cache (from ``new_cache``) says when it is ``full``."""
+
+    def new_cache(self, batch: int) -> Any: ...
+
+    def forward_cached(self, idx: torch.Tensor, cache: Any) -> torch.Tensor: ...
+
+
+@runtime_checkable
 class HasAttentionMaps(Protocol):
     """An EEG model that keeps the attention weights of its last forward pass."""
 

@@ -22,14 +22,14 @@ from attn.fileio import atomic_write_json, atomic_write_text
 from attn.formatting import format_duration
 from attn.models import build_model
 from attn.models.registry import CountsFlops
-from attn.process import process_age_s
+from attn.process import describe_phases, process_age_s, process_start, startup
 from attn.recipe import Recipe, parse_recipe
 from attn.recipes.timings import CPU_RECIPES, expected_time
 from attn.runs.init_from import InitialWeights
 from attn.runs.tracking import check_run_trackers, start_trackers
 from attn.tasks import build_task
 from attn.training.checkpoint import load_checkpoint, load_model_weights
-from attn.training.device import Runtime, resolve_runtime
+from attn.training.device import Runtime, prepare_compiler, resolve_runtime
 from attn.training.distributed import World, init_world
 from attn.training.estimate import RunEstimate, estimate_run, probe_step_cost
 from attn.training.plots import plot_loss_curve
@@ -73,8 +73,11 @@ class RunOutcome:
 def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World]:
     """Device, precision and compilation for a recipe, and this process's place under torchrun."""
     cfg = recipe.train
+    startup.mark("imports")
+    prepare_compiler()  # compile cache; torch._dynamo (torch.optim needs it) imported while CUDA starts
     runtime = resolve_runtime(options.device or cfg.device, cfg.precision, cfg.compile)
     world = init_world(runtime.device)
+    startup.mark("runtime")
     if world.distributed and cfg.batch_size % world.size:
         raise UserError(f"train.batch_size {cfg.batch_size} must be divisible by the {world.size} processes")
     if world.is_main:
@@ -160,6 +163,7 @@ def train_in_dir(
     cfg = recipe.train
     console = options.console
     init = options.init if checkpoint is None else None
+    startup.mark("data")
     if options.hooks.before_model:
         options.hooks.before_model()
     torch.manual_seed(cfg.seed)
@@ -167,12 +171,14 @@ def train_in_dir(
     if init is not None:
         init.load_into(model)
     model = model.to(runtime.device)
+    startup.mark("model")
     if world.distributed:  # same initial weights everywhere, different dropout per process
         torch.manual_seed(dropout_seed(cfg.seed, world.rank))
     check_run_trackers(recipe, world)
     if run_dir is None:
         run_dir = create_run_dir(runs_root(options.runs_dir), recipe.name) if world.is_main else Path("/nonexistent")
     task.setup(runtime, world, cfg.batch_size // world.size)
+    startup.mark("data")
     total_steps = _total_steps(cfg, task)
     if checkpoint is None:
         write_run_files(run_dir, recipe, runtime, world, init)
@@ -217,8 +223,10 @@ def train_in_dir(
         checkpoint_payload=payload,
         sinks=[trackers],
     )
+    startup.mark("optimizer")
     if checkpoint is not None:
         trainer.restore(checkpoint, run_dir / "checkpoints" / "last.pt")
+        startup.mark("restore")
         if total_steps is not None and trainer.state.step >= total_steps:
             console.print(f"run already finished its {total_steps} steps; extend it with train.max_steps=N")
     wall_start = time.perf_counter()
@@ -311,6 +319,8 @@ def finish_run(
         "warmup_s": result.warmup_s,
         "warmup_steps": result.warmup_steps,
         "setup_s": result.setup_s,
+        "setup_phases_s": startup.rounded(),
+        "process_clock": process_start()[1],
         "wall_time_s": state.elapsed_s,
         "session_wall_time_s": session_s,
         "peak_memory_mb": result.peak_memory_mb,
@@ -378,6 +388,7 @@ def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
     if "estimate" in summary:
         rows.append(("estimated before training (s)", summary["estimate"]["total_s"]))
     rows += [
+        ("set-up before step 1 (s)", describe_phases(summary.get("setup_phases_s", {}), summary["setup_s"])),
         ("peak memory (MiB)", summary["peak_memory_mb"]),
         ("device", summary["device"]),
     ]

@@ -7,19 +7,26 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import platform
 import shutil
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from attn.errors import UserError
-from attn.process import peak_rss_mb
+from attn.process import peak_rss_mb, user_cache_dir
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+PRELOAD_ENV = "ATTN_PRELOAD_DYNAMO"  # 0: do not import torch._dynamo on a background thread
+INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+_INDUCTOR_CACHE_DIRS = "torch._inductor.runtime.cache_dir_utils"  # sets INDUCTOR_CACHE_ENV to torch's default
 
 
 @dataclass
@@ -98,6 +105,52 @@ def resolve_device(name: str) -> torch.device:
             raise UserError("device 'mps' was asked for but Apple Metal (mps) is not available here")
         return torch.device("mps")
     raise UserError(f"unknown device '{name}' (allowed: auto, cpu, cuda, cuda:N, mps)")
+
+
+def prepare_compiler() -> threading.Thread | None:
+    """Before anything imports ``torch._dynamo``: the persistent compile cache, and its import on a GPU.
+
+    Returns the thread importing ``torch._dynamo`` (None where it was not started). See
+    :func:`use_persistent_compile_cache` and :func:`start_dynamo_import`.
+    """
+    use_persistent_compile_cache()
+    return start_dynamo_import()
+
+
+def start_dynamo_import() -> threading.Thread | None:
+    """Import ``torch._dynamo`` on a daemon thread when a GPU is present; returns the thread (None if not started).
+
+    Every ``torch.optim`` optimizer needs it (its methods are wrapped in ``torch._disable_dynamo``, which
+    imports it on the first call, and ``step`` imports it on every call), and importing it takes seconds.
+    Python runs one thread at a time, so this only pays while the main thread waits outside Python:
+    CUDA's start-up and copies to the GPU (on the CPU it gains nothing, and is not started). The
+    optimizer's own import then waits for this one to finish. ``ATTN_PRELOAD_DYNAMO=0`` turns it off.
+    """
+    if "torch._dynamo" in sys.modules or os.environ.get(PRELOAD_ENV, "1") == "0" or not torch.cuda.is_available():
+        return None
+    thread = threading.Thread(
+        target=importlib.import_module, args=("torch._dynamo",), name="import-dynamo", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def use_persistent_compile_cache() -> Path:
+    """Point torch.compile's on-disk caches at the user cache, so that a second run skips most compilation.
+
+    Inductor keeps compiled graphs, kernels (Triton's too) and autotuning results under
+    ``TORCHINDUCTOR_CACHE_DIR``, by default a folder in the system's temporary directory, which is
+    often cleared, or private to a container. Unless the user chose another folder, it becomes
+    ``<user cache>/inductor`` (``$ATTN_CACHE`` or ``~/.cache/attn``). Returns the folder used.
+    """
+    current = os.environ.get(INDUCTOR_CACHE_ENV)
+    if current is not None and _INDUCTOR_CACHE_DIRS in sys.modules:  # torch may have set it to its default itself
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # (loaded: importing it costs seconds)
+
+        current = None if os.path.abspath(current) == os.path.abspath(default_cache_dir()) else current
+    if current is None:
+        os.environ[INDUCTOR_CACHE_ENV] = str(user_cache_dir() / "inductor")
+    return Path(os.environ[INDUCTOR_CACHE_ENV])
 
 
 def compile_unsupported_reason(device: torch.device) -> str | None:

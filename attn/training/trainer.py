@@ -24,7 +24,7 @@ from torch import nn
 from attn.errors import TrainingDiverged, UserError
 from attn.formatting import format_value
 from attn.models.registry import HasBlocks
-from attn.process import process_age_s
+from attn.process import process_age_s, startup
 from attn.training.checkpoint import capture_rng, load_model_weights, restore_rng, save_checkpoint
 from attn.training.config import TrainConfig
 from attn.training.cuda_graph import CudaGraphStep
@@ -350,6 +350,7 @@ class Trainer:
         self.runtime.reset_peak_memory()
         self.raw_model.train()
         self.display.start_at(start_step)
+        startup.finish()  # the start-up profile ends at the first step (attn.process)
         setup_s = process_age_s()
         wall_start = self._wall_start = time.perf_counter()
         mark = wall_start

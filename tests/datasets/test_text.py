@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,18 @@ def test_vocabulary_round_trip_and_unknown_characters() -> None:
     assert vocab.decode(vocab.encode("hello")) == "hello"
     with pytest.raises(UserError, match=r"2 character\(s\).*'Z', '!'"):
         vocab.encode("hello Z!Z")
+
+
+def test_encoding_is_the_character_by_character_lookup() -> None:
+    text = builtin_corpus_path("alice").read_text(encoding="utf-8") + "na\u0308ive \U0001f600 \u00e9"
+    vocab = Vocabulary.from_texts([text])
+    ids = vocab.encode(text)
+    assert ids.dtype == np.int64 and ids.tolist() == [vocab.index[c] for c in text]
+    assert vocab.encode("").shape == (0,)
+    small = Vocabulary(["b", "a"])  # any order of characters, as a checkpoint lists them
+    assert small.encode("abba").tolist() == [1, 0, 0, 1]
+    with pytest.raises(UserError, match=re.escape("3 character(s)") + ".*" + re.escape(r"'c', '\udcff', '\U0010ffff'")):
+        small.encode("ac\udcffb\U0010ffff")  # a lone surrogate (from undecodable bytes) and the last code point
 
 
 def test_windows_never_cross_corpora() -> None:

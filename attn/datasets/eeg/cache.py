@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,16 +23,15 @@ import numpy as np
 from attn.datasets.eeg.dataset import EEGDataset
 from attn.errors import UserError
 from attn.fileio import atomic_writer
-from attn.process import MIB
+from attn.process import MIB, user_cache_dir
 
 FORMAT_VERSION = 1
 """Bump when the generated data or the file layout change, so old files stop matching."""
 
 
 def cache_dir() -> Path:
-    """``$ATTN_CACHE`` if set, else ``~/.cache/attn``."""
-    env = os.environ.get("ATTN_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "attn"
+    """``$ATTN_CACHE`` if set, else ``~/.cache/attn`` (:func:`attn.process.user_cache_dir`)."""
+    return user_cache_dir()
 
 
 def cache_key(params: dict[str, Any]) -> str:

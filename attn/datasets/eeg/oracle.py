@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from attn.metrics import nrmse
 
@@ -55,6 +54,8 @@ def _log_normal_pdf(x: np.ndarray, mean: np.ndarray | float, var: float) -> np.n
 
 def _log_ndtr_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log(Φ(b) − Φ(a)) for a < b, accurate in both tails (mirrors to the lower tail)."""
+    from scipy import special  # in the functions: recipes and text runs import this module without scipy
+
     flip = a > 0
     lo = np.where(flip, -b, a)
     hi = np.where(flip, -a, b)
@@ -64,6 +65,8 @@ def _log_ndtr_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def posterior_mean_rt(latent: np.ndarray, prior: RTPrior) -> np.ndarray:
     """``E[y | L = latent]`` under ``prior`` (float64, same shape as ``latent``)."""
+    from scipy import special
+
     L = np.asarray(latent, dtype=np.float64)
     if prior.jitter == 0:
         return np.clip(L, prior.low, prior.high)

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from attn.datasets.eeg.dataset import N_TIMES, SFREQ, WINDOW_START_S, EEGDataset
 from attn.datasets.eeg.montage import CHANNEL_NAMES, REFERENCE_INDEX, electrode_positions
@@ -197,6 +196,8 @@ def _simulate_subject(rng: np.random.Generator, n: int, p: SimParams, geo: _Geom
     X += (p.bg_amp * noise_level) * np.einsum("ck,nkt->nct", geo.mixing, sources)
 
     # alpha bursts: squared smoothed noise (mean 1) times an oscillation, two occipital sources
+    from scipy.ndimage import gaussian_filter1d  # here: recipes and text runs import this module without scipy
+
     sigma = p.alpha_burst_s * SFREQ
     smooth = gaussian_filter1d(rng.standard_normal((n, 2, n_ext)), sigma, axis=-1, mode="wrap")
     envelope = smooth**2 * (2 * np.sqrt(np.pi) * sigma)  # E[smooth²] = 1 / (2·√π·σ)

@@ -1,0 +1,119 @@
+"""Sampling: greedy is the argmax, top-p keeps the hand-computed nucleus, batches equal one-by-one samples,
+and the key/value cache changes nothing but speed."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from attn.errors import UserError
+from attn.inference import sample_batch, sample_tokens
+from attn.inference.sample import next_token_probs, nucleus_filter
+from attn.models.char_lstm import CharLSTM, CharLSTMConfig
+from attn.models.char_transformer import CharTransformer, CharTransformerConfig
+
+VOCAB = 9
+
+
+def transformer(**kw: object) -> CharTransformer:
+    cfg = CharTransformerConfig(**{"n_layer": 2, "n_head": 2, "d_model": 16, "block_size": 8, "dropout": 0.0, **kw})
+    torch.manual_seed(0)
+    net = CharTransformer(cfg, vocab_size=VOCAB).eval()
+    with torch.no_grad():  # larger weights than the initialisation: logits far apart, samples that differ
+        for p in net.parameters():
+            p.mul_(20 if p.dim() > 1 else 1)
+    return net
+
+
+def lstm() -> CharLSTM:
+    torch.manual_seed(0)
+    return CharLSTM(CharLSTMConfig(n_layer=1, d_embed=8, hidden_size=16, dropout=0.0), vocab_size=VOCAB).eval()
+
+
+PROMPT = torch.tensor([1, 4, 2])
+
+
+def generators(seed: int, n: int) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
+
+
+def test_greedy_takes_the_argmax_of_the_full_forward_at_every_step() -> None:
+    net = transformer()
+    tokens = PROMPT[None]
+    expected = []
+    with torch.no_grad():
+        for _ in range(12):  # past block_size 8: the window slides
+            nxt = net(tokens[:, -8:])[0, -1].argmax()
+            expected.append(int(nxt))
+            tokens = torch.cat([tokens, nxt.view(1, 1)], dim=1)
+    assert list(sample_tokens(net, PROMPT, 12, temperature=0)) == expected
+    assert list(sample_tokens(net, PROMPT, 12, temperature=0, kv_cache=False)) == expected
+
+
+def test_greedy_is_the_limit_of_low_temperatures() -> None:
+    net = transformer()
+    greedy = list(sample_tokens(net, PROMPT, 10, temperature=0))
+    tokens = torch.cat([PROMPT, torch.tensor(greedy)])[None]
+    with torch.no_grad():  # the smallest gap between the best and second-best logit along the greedy path
+        logits = torch.cat([net(tokens[:, max(0, t - 8) : t])[:, -1] for t in range(3, 13)])
+    top2 = logits.topk(2).values
+    gap = float((top2[:, 0] - top2[:, 1]).min())
+    cold = gap / 100  # every other character then has probability below exp(-100)
+    for seed in range(3):
+        generator = torch.Generator().manual_seed(seed)
+        assert list(sample_tokens(net, PROMPT, 10, temperature=cold, generator=generator)) == greedy
+
+
+@pytest.mark.parametrize(
+    ("top_p", "kept"),
+    [(0.4, {0.5}), (0.6, {0.5, 0.3}), (0.85, {0.5, 0.3, 0.15}), (1.0, {0.5, 0.3, 0.15, 0.05})],
+)
+def test_top_p_keeps_the_smallest_set_holding_p(top_p: float, kept: set[float]) -> None:
+    probs = [0.15, 0.5, 0.05, 0.3]  # not in order of probability
+    logits = torch.tensor([probs]).log()
+    expected = torch.tensor([[p / sum(kept) if p in kept else 0.0 for p in probs]])
+    torch.testing.assert_close(next_token_probs(logits, 1.0, top_p=top_p), expected)
+    assert torch.isinf(nucleus_filter(logits, top_p)).sum() == len(probs) - len(kept)
+
+
+def test_top_p_applies_after_the_temperature_and_top_k() -> None:
+    logits = torch.tensor([[2.0, 1.0, 0.5, -1.0]])
+    tempered = torch.softmax(logits / 0.5, dim=-1)[0]  # 0.84, 0.11, 0.04, 0.002
+    assert tempered[0] < 0.9 < tempered[0] + tempered[1]
+    probs = next_token_probs(logits, 0.5, top_k=3, top_p=0.9)
+    expected = torch.zeros(1, 4)
+    expected[0, :2] = tempered[:2] / tempered[:2].sum()
+    torch.testing.assert_close(probs, expected)
+
+
+@pytest.mark.parametrize("make", [transformer, lstm], ids=["transformer", "lstm"])
+def test_a_batch_of_samples_equals_each_sample_drawn_alone(make: object) -> None:
+    net = make()
+    batch = torch.stack(list(sample_batch(net, PROMPT, 14, generators=generators(5, 3), top_p=0.95)), dim=1)
+    alone = [list(sample_tokens(net, PROMPT, 14, top_p=0.95, generator=g)) for g in generators(5, 3)]
+    assert batch.tolist() == alone
+    assert len({tuple(s) for s in alone}) == 3, "different seeds should give different samples"
+
+
+def test_the_key_value_cache_gives_the_same_samples_beyond_the_context() -> None:
+    net = transformer(position="rope")
+    cached = list(sample_batch(net, PROMPT, 20, generators=generators(3, 2)))
+    uncached = list(sample_batch(net, PROMPT, 20, generators=generators(3, 2), kv_cache=False))
+    assert torch.equal(torch.stack(cached), torch.stack(uncached))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"temperature": -0.1}, "--temperature must be >= 0"),
+        ({"temperature": math.nan}, "--temperature must be >= 0"),
+        ({"top_p": 0.0}, "--top-p must be in (0, 1]"),
+        ({"top_p": 1.5}, "--top-p must be in (0, 1]"),
+        ({"top_k": 0}, "--top-k must be at least 1"),
+    ],
+)
+def test_settings_out_of_range_are_user_errors(settings: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace("]", r"\]")):
+        list(sample_tokens(transformer(), PROMPT, 2, **settings))
