@@ -3,7 +3,8 @@
 #  1. the variants of gpu_text_variants.yaml at equal steps (2000 x 64 x 256), ALL AT ONCE on the one GPU
 #     (their losses do not depend on it; their speeds do, so speeds are not reported from this phase);
 #  2. the variant with the lowest whole-split validation loss, as the transformer side of
-#     `attn bench vs lstm --budget-s 60` (alone on the GPU), against the LSTM at the issue's probe settings.
+#     `attn bench vs lstm --budget-s 60` (alone on the GPU), against the LSTM at the issue's probe settings
+#     (lr 2e-3, dropout 0.4, weight average 0.998 on both sides).
 #   bash benchmarks/gpu_text_session.sh OUT [PHASE1_TIMEOUT_S] [BENCH_BUDGET_S]
 set -u
 OUT=${1:?usage: gpu_text_session.sh OUT [phase-1 timeout s] [bench budget s]}
@@ -44,7 +45,7 @@ if best:
     print(f"best: {best[1]} {best[0]:.4f}")
 PY
 [ -f /tmp/best.yaml ] && timeout 280 python -m attn bench vs lstm --device "$DEVICE" --recipe /tmp/best.yaml --budget-s "$BUDGET" \
-  --lstm-lr 2e-3 --lstm-dropout 0.4 --runs-dir /tmp/bench --quiet > "$OUT/bench.log" 2>&1
+  --lstm-lr 2e-3 --lstm-dropout 0.4 --set train.ema_decay=0.998 --runs-dir /tmp/bench --quiet > "$OUT/bench.log" 2>&1
 cp /tmp/bench/bench-lstm/*/report.md "$OUT/bench_report.md" 2>/dev/null
 tar czf "$OUT/runs.tgz" --exclude='*.pt' /tmp/tr /tmp/bench /tmp/best.yaml 2>/dev/null
 tail -40 "$OUT/bench.log"
