@@ -27,7 +27,7 @@ def generate(
     top_k: Optional[int] = typer.Option(None, "--top-k", min=1, help="Sample only among the k most likely characters."),
     num_samples: int = typer.Option(1, "--num-samples", "-m", min=1, help="Independent samples to draw."),
     random_seed: Optional[int] = typer.Option(
-        None, "--random-seed", help="Seed for sampling; the same seed gives the same text."
+        None, "--random-seed", min=0, max=2**64 - 1, help="Seed for sampling; the same seed gives the same text."
     ),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best (lowest validation loss) or last."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
@@ -42,13 +42,13 @@ def generate(
     import torch  # here, not at the top: `attn --help` should not wait for torch
 
     from attn.inference import load_trained, sample_tokens
+    from attn.inference.sample import check_temperature
     from attn.training.device import resolve_device
     from attn.training.rundir import latest_run, runs_root
 
     if checkpoint not in ("best", "last"):
         raise UserError(f"--checkpoint must be best or last (got {checkpoint!r})")
-    if temperature <= 0:
-        raise UserError(f"--temperature must be > 0 (got {temperature})")
+    check_temperature(temperature)
     if not seed:
         raise UserError("--seed must not be empty: give at least one character of prompt")
     run_dir = run_dir or latest_run(runs_root(runs_dir), family="text")

@@ -38,29 +38,32 @@ def show(
     resolved: bool = typer.Option(False, "--resolved", help="Show every key with its default filled in."),
 ) -> None:
     """Print a recipe (as written, or fully resolved with --resolved)."""
-    from attn.recipe import load_recipe, resolve_recipe_path
+    from attn.recipe import read_recipe_text
 
     if resolved:
+        from attn.recipe import load_recipe
+
         console.out(load_recipe(name).to_yaml(), highlight=False)
     else:
-        console.out(resolve_recipe_path(name).read_text(encoding="utf-8"), highlight=False, end="")
+        console.out(read_recipe_text(name)[1], highlight=False, end="")
 
 
 @recipes_app.command("copy")
 @user_errors
 def copy(
     name: str = typer.Argument(..., help="Built-in recipe to start from."),
-    path: Path = typer.Argument(..., help="Where to write your copy (a .yaml file)."),
+    path: Path = typer.Argument(..., help="Where to write your copy: a .yaml file, or a folder to put NAME.yaml in."),
     force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
 ) -> None:
     """Start a recipe of your own from a built-in one."""
     from attn.fileio import atomic_write_text
-    from attn.recipe import resolve_recipe_path
+    from attn.recipe import read_recipe_text
 
-    source = resolve_recipe_path(name)
+    source, text = read_recipe_text(name)
+    if path.is_dir():  # like cp: into the folder, under the recipe's own file name
+        path = path / source.name
     if path.exists() and not force:
         raise UserError(f"'{path}' already exists (use --force to overwrite)")
-    text = source.read_text(encoding="utf-8")
     atomic_write_text(path, text)
     console.print(f"wrote {path}; edit it, check it with `attn recipes validate {path}`, then `attn train {path}`")
 
@@ -71,11 +74,20 @@ def validate(
     path: str = typer.Argument(..., help="Recipe file (or built-in name) to check."),
     overrides: Optional[list[str]] = typer.Argument(None, help="Overrides to check along with it (key=value)."),
 ) -> None:
-    """Check a recipe without training: every key, type and range (exit code 2 if invalid)."""
+    """Check a recipe without training: every key, type and range, and its data (exit code 2 if invalid).
+
+    The data checks: text corpora exist and are UTF-8 text long enough for the block size; EEG
+    recordings exist and the subjects allow the splits (or train.folds).
+    """
     from attn.recipe import load_recipe
+    from attn.tasks import check_data
 
     recipe = load_recipe(path, list(overrides or []))
-    console.print(f"[green]ok[/]: {path} is a valid {recipe.family} recipe for model {recipe.model_name}")
+    data = check_data(recipe)
+    console.print(
+        f"[green]ok[/]: {path} is a valid {recipe.family} recipe for model {recipe.model_name} (data: {data})",
+        highlight=False,
+    )
 
 
 @recipes_app.command("keys")

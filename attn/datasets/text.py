@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from attn.errors import DataError, RecipeError, UserError
+from attn.errors import DataError, RecipeError, UserError, describe_os_error
+from attn.fileio import check_file, path_kind
 from attn.schema import option
 
 BUILTIN_CORPORA = {"tinyshakespeare": "tinyshakespeare.txt", "alice": "alice.txt"}
@@ -26,7 +27,10 @@ class TextDataConfig:
 
     corpora: list[str] = option(
         ["tinyshakespeare"],
-        help="built-in corpus names (tinyshakespeare, alice) or paths to UTF-8 text files",
+        help="built-in corpus names (tinyshakespeare, alice) or paths to UTF-8 text files "
+        "(relative to the recipe file's folder)",
+        path=True,
+        names=tuple(BUILTIN_CORPORA),
     )
     val_fraction: float = option(
         0.1,
@@ -111,13 +115,15 @@ def read_corpus(source: str) -> tuple[str, str]:
     if source in BUILTIN_CORPORA:
         return source, builtin_corpus_path(source).read_text(encoding="utf-8")
     path = Path(source).expanduser()
-    if not path.exists():
+    if path_kind(path, "corpus", DataError) == "missing":
         raise DataError(
             f"corpus '{source}' is neither a built-in corpus ({', '.join(BUILTIN_CORPORA)}) nor an existing file"
         )
-    if not path.is_file():
-        raise DataError(f"corpus '{source}' is not a file")
-    raw = path.read_bytes()
+    check_file(path, "corpus", DataError)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"corpus {describe_os_error(err)}") from None
     if not raw.strip():
         raise DataError(f"corpus file '{source}' is empty")
     if b"\x00" in raw[:65536]:
