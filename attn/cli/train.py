@@ -79,8 +79,8 @@ def train(
         outcome = resume_run(resume, overrides, options)
     else:
         outcome = start_run(load_recipe(recipe, overrides), options)
-    if outcome.summary.get("status") == "interrupted":
-        raise typer.Exit(130)
+    if outcome.exit_code:  # a run a signal stopped: 130 for Ctrl-C, 143 for SIGTERM
+        raise typer.Exit(outcome.exit_code)
 
 
 def _relaunch_with_torchrun(gpus: int) -> None:

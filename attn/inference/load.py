@@ -11,8 +11,9 @@ from torch import nn
 
 from attn.datasets.text import Vocabulary
 from attn.errors import CheckpointError, UserError
+from attn.fileio import check_folder
 from attn.models import build_model
-from attn.recipe import Recipe, parse_recipe
+from attn.recipe import Recipe, reconcile_run_recipe, stored_recipe
 from attn.training.checkpoint import load_checkpoint, load_model_weights
 
 
@@ -35,9 +36,7 @@ class TrainedModel:
 
 def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
     """``best.pt`` (falling back to ``last.pt`` if no evaluation has run yet) or ``last.pt``."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run directory '{run_dir}' does not exist")
+    run_dir = check_folder(Path(run_dir), "run directory", CheckpointError)
     folder = run_dir / "checkpoints"
     order = ["best.pt", "last.pt"] if which == "best" else ["last.pt"]
     for name in order:
@@ -47,15 +46,21 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
 
 
 def load_trained(run_dir: Path, which: str = "best", device: torch.device | str = "cpu") -> TrainedModel:
-    """Rebuild the model of a run from its checkpoint (no recipe file needed)."""
+    """Rebuild the model of a run from its checkpoint.
+
+    The run's recipe.yaml, where there is one, is checked against the checkpoint's recipe and used
+    (:func:`attn.recipe.reconcile_run_recipe`); without one the checkpoint's recipe is enough.
+    """
     path = checkpoint_path(run_dir, which)
     content = load_checkpoint(path)
     try:
-        recipe = parse_recipe(content["recipe"], Path(run_dir).parent.name)
+        recipe = stored_recipe(content["recipe"], path, Path(run_dir).parent.name)
         extras = content.get("extras", {})
         info = content["model_info"]
     except KeyError as err:
         raise CheckpointError(f"checkpoint '{path}' lacks '{err.args[0]}'") from None
+    if (Path(run_dir) / "recipe.yaml").is_file():
+        recipe = reconcile_run_recipe(recipe, Path(run_dir) / "recipe.yaml")
     model = build_model(recipe.model_name, recipe.model, **info)
     load_model_weights(model, content["model"], path)
     model.to(device).eval()

@@ -7,6 +7,9 @@ summary table. :class:`RunHooks` lets a caller measure around the phases without
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,21 +20,24 @@ import torch
 from rich.console import Console
 
 from attn.errors import CheckpointError, UserError
-from attn.fileio import atomic_write_json, atomic_write_text
+from attn.fileio import atomic_write_json, atomic_write_text, check_folder, remove_stale_temporaries
 from attn.models import build_model
 from attn.models.registry import CountsFlops
 from attn.process import process_age_s
-from attn.recipe import Recipe, parse_recipe
+from attn.recipe import Recipe, recipe_changes, reconcile_run_recipe, stored_recipe
+from attn.runs.preflight import check_run_fits, estimate_run
 from attn.tasks import build_task
-from attn.training.checkpoint import load_checkpoint, load_model_weights
+from attn.training.checkpoint import check_checkpoint, load_checkpoint, load_model_weights, resumable_errors
 from attn.training.device import Runtime, resolve_runtime
 from attn.training.distributed import World, init_world
 from attn.training.plots import plot_loss_curve
 from attn.training.progress import TrainingDisplay, summary_table
-from attn.training.rundir import MetricsLog, create_run_dir, environment_info, runs_root
+from attn.training.rundir import MetricsLog, create_run_dir, environment_info, run_lock, runs_root
 from attn.training.seeds import dropout_seed
 from attn.training.task import Task
-from attn.training.trainer import Trainer, TrainResult, raise_if_diverged
+from attn.training.trainer import STOP, StopRequested, Trainer, TrainResult, raise_if_diverged
+
+Changes = dict[str, tuple[Any, Any]]  # dotted recipe key -> (value in the checkpoint, value now)
 
 # Peak dense bf16/fp16 tensor throughput, for model-FLOPs utilisation (datasheet figures).
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
@@ -60,6 +66,13 @@ class RunOptions:
 class RunOutcome:
     run_dir: Path
     summary: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 128 + the signal number for a run a signal stopped (130 for Ctrl-C, 143 for SIGTERM)."""
+        if self.summary.get("status") != "interrupted":
+            return 0
+        return 128 + signal.Signals[self.summary.get("signal") or "SIGINT"].value
 
 
 def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World]:
@@ -98,9 +111,10 @@ def check_resume_overrides(overrides: list[str], frozen: tuple[str, ...] = ()) -
 
 def run_recipe_file(run_dir: Path) -> Path:
     """``run_dir/recipe.yaml``, or the error that ``run_dir`` is not a run directory."""
+    check_folder(Path(run_dir), "run directory", CheckpointError)
     path = Path(run_dir) / "recipe.yaml"
     if not path.is_file():
-        raise UserError(f"'{run_dir}' is not a run directory (it has no recipe.yaml)")
+        raise CheckpointError(f"'{run_dir}' is not a run directory (it has no recipe.yaml)")
     return path
 
 
@@ -112,8 +126,11 @@ def start_single(
     return train_in_dir(recipe, task, run_dir, runtime, world, options)
 
 
-def resume_single(run_dir: Path, overrides: list[str]) -> tuple[Recipe, dict[str, Any]]:
-    """The recipe (the checkpoint's, with ``overrides``) and checkpoint to continue ``run_dir`` from ``last.pt``."""
+def resume_single(run_dir: Path, overrides: list[str]) -> tuple[Recipe, dict[str, Any], Changes]:
+    """The recipe, checkpoint and recipe changes to continue ``run_dir`` from ``last.pt`` with.
+
+    Nothing is written: the checkpoint and recipe.yaml are checked against each other first.
+    """
     run_dir = Path(run_dir)
     run_recipe_file(run_dir)
     check_resume_overrides(overrides)
@@ -121,8 +138,33 @@ def resume_single(run_dir: Path, overrides: list[str]) -> tuple[Recipe, dict[str
     if not last.is_file():
         raise CheckpointError(f"'{run_dir}' has no checkpoints/last.pt to resume from")
     checkpoint = load_checkpoint(last)
-    recipe = parse_recipe(checkpoint["recipe"], run_dir.parent.name)
-    return (recipe.replace(overrides) if overrides else recipe), checkpoint
+    check_checkpoint(checkpoint, last, resumable=True)
+    trained = stored_recipe(checkpoint["recipe"], last, run_dir.parent.name)
+    recipe, changes = continued_recipe(run_dir, trained, overrides)
+    return recipe, checkpoint, changes
+
+
+def continued_recipe(run_dir: Path, trained: Recipe, overrides: list[str]) -> tuple[Recipe, Changes]:
+    """The recipe a resumed run continues with, and what changed since ``trained`` (the checkpoint's).
+
+    The run's recipe.yaml is used (:func:`attn.recipe.reconcile_run_recipe`: its ``train.*`` edits
+    count, other differences are refused before anything is written); the command-line
+    ``overrides`` come on top.
+    """
+    written = reconcile_run_recipe(trained, run_recipe_file(run_dir))
+    recipe = written.replace(overrides) if overrides else written
+    return recipe, recipe_changes(trained, recipe)
+
+
+def record_recipe_changes(run_dir: Path, recipe: Recipe, changes: Changes, step: int | None, console: Console) -> None:
+    """Rewrite the run's recipe.yaml with the recipe it now continues with, with a comment saying what changed."""
+    path = Path(run_dir) / "recipe.yaml"
+    said = "; ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items())
+    history = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+    at = f" at step {step}" if step is not None else ""
+    note = f"# resumed{at} on {time.strftime('%Y-%m-%d %H:%M:%S')} with {said}"
+    atomic_write_text(path, "\n".join([*history, note]) + "\n" + recipe.to_yaml())
+    console.print(f"[yellow]note:[/] resuming with {said} (recorded in {path})", highlight=False)
 
 
 def train_in_dir(
@@ -134,22 +176,68 @@ def train_in_dir(
     options: RunOptions,
     checkpoint: dict[str, Any] | None = None,
     label: str | None = None,
+    changes: Changes | None = None,
 ) -> RunOutcome:
     """Train ``task`` with ``recipe`` in ``run_dir`` (new, or resumed from ``checkpoint``).
 
     ``run_dir`` None makes a new directory under the runs root once the model is built, so a
-    model that cannot be built leaves nothing behind.
+    model that cannot be built leaves nothing behind; a new directory that ends in an error before
+    its first checkpoint is removed. The directory is locked (:class:`~attn.training.rundir.RunLock`)
+    from here to the summary. ``changes`` (of a resumed recipe) are written to its recipe.yaml.
     """
     cfg = recipe.train
-    console = options.console
+    if world.is_main:
+        estimate = estimate_run(recipe, task.model_info(), runtime, cfg.batch_size // world.size)
+        check_run_fits(estimate, runtime, run_dir or runs_root(options.runs_dir), resuming=checkpoint is not None)
     if options.hooks.before_model:
         options.hooks.before_model()
     torch.manual_seed(cfg.seed)
     model = build_model(recipe.model_name, recipe.model, **task.model_info()).to(runtime.device)
     if world.distributed:  # same initial weights everywhere, different dropout per process
         torch.manual_seed(dropout_seed(cfg.seed, world.rank))
+    new_dir = run_dir is None
     if run_dir is None:
         run_dir = create_run_dir(runs_root(options.runs_dir), recipe.name) if world.is_main else Path("/nonexistent")
+    with run_lock(run_dir) if world.is_main else contextlib.nullcontext(), STOP:
+        try:
+            trainer = _start_trainer(recipe, task, model, run_dir, runtime, world, options, checkpoint, label, changes)
+            wall_start = time.perf_counter()
+            with trainer.display:
+                result = trainer.run()
+        except BaseException:
+            if new_dir and world.is_main and not any((run_dir / "checkpoints").glob("*.pt")):
+                shutil.rmtree(run_dir, ignore_errors=True)  # nothing to resume: leave nothing half-written
+            raise
+        summary: dict[str, Any] = {}
+        if world.is_main:
+            summary = finish_run(
+                recipe, task, model, runtime, run_dir, result, time.perf_counter() - wall_start, options
+            )
+            if summary["status"] == "interrupted":
+                options.console.print(
+                    f"[yellow]interrupted[/] ({summary['message']}) at step {result.state.step}; last.pt saved. "
+                    f"Continue with: attn train --resume {run_dir}"
+                )
+    if options.hooks.after_training:
+        options.hooks.after_training()
+    raise_if_diverged(result)
+    return RunOutcome(run_dir, summary)
+
+
+def _start_trainer(
+    recipe: Recipe,
+    task: Task,
+    model: torch.nn.Module,
+    run_dir: Path,
+    runtime: Runtime,
+    world: World,
+    options: RunOptions,
+    checkpoint: dict[str, Any] | None,
+    label: str | None,
+    changes: Changes | None,
+) -> Trainer:
+    """The trainer of a new run (its recipe.yaml and env.json written) or of a resumed one (restored)."""
+    cfg, console = recipe.train, options.console
     task.setup(runtime, world, cfg.batch_size // world.size)
     total_steps = _total_steps(cfg, task)
     if checkpoint is None:
@@ -177,24 +265,16 @@ def train_in_dir(
         checkpoint_payload=payload,
     )
     if checkpoint is not None:
-        trainer.restore(checkpoint, run_dir / "checkpoints" / "last.pt")
+        with resumable_errors(run_dir / "checkpoints" / "last.pt"):
+            trainer.restore(checkpoint, run_dir / "checkpoints" / "last.pt")
+        if world.is_main:
+            for folder in (run_dir, run_dir / "checkpoints"):
+                remove_stale_temporaries(folder)  # of atomic writes a killed process left behind
+            if changes:
+                record_recipe_changes(run_dir, recipe, changes, trainer.state.step, console)
         if total_steps is not None and trainer.state.step >= total_steps:
             console.print(f"run already finished its {total_steps} steps; extend it with train.max_steps=N")
-    wall_start = time.perf_counter()
-    with display:
-        result = trainer.run()
-    summary: dict[str, Any] = {}
-    if world.is_main:
-        summary = finish_run(recipe, task, model, runtime, run_dir, result, time.perf_counter() - wall_start, options)
-        if result.status == "interrupted":
-            console.print(
-                f"[yellow]interrupted[/] at step {result.state.step}; last.pt saved. Continue with: "
-                f"attn train --resume {run_dir}"
-            )
-    if options.hooks.after_training:
-        options.hooks.after_training()
-    raise_if_diverged(result)
-    return RunOutcome(run_dir, summary)
+    return trainer
 
 
 def _total_steps(cfg: Any, task: Task) -> int | None:
@@ -244,13 +324,20 @@ def finish_run(
         summary["mfu"] = mfu
     best = run_dir / "checkpoints" / "best.pt"
     if recipe.train.final_eval != "none" and best.exists() and result.status != "diverged":
-        load_model_weights(model, load_checkpoint(best)["model"], best)
         full = recipe.train.final_eval == "full"
-        summary["best_checkpoint_eval"] = {
-            "split": "val",
-            "full_split": full,
-            **task.final_report(model, runtime, run_dir, full=full),
-        }
+        try:
+            with STOP.abortable():  # a stop signal here ends the evaluation at once; the summary is still written
+                load_model_weights(model, load_checkpoint(best)["model"], best)
+                report = task.final_report(model, runtime, run_dir, full=full)
+            summary["best_checkpoint_eval"] = {"split": "val", "full_split": full, **report}
+        except StopRequested:
+            summary["status"] = "interrupted"
+            summary["message"] = (
+                f"stopped by {STOP.signal.name if STOP.signal else 'a signal'} during the final evaluation "
+                f"(training had ended: {result.status})"
+            )
+    if summary["status"] == "interrupted":
+        summary["signal"] = STOP.signal.name if STOP.signal else "SIGINT"
     summary["process_wall_s"] = process_age_s()
     atomic_write_json(run_dir / "summary.json", summary)
     plot_loss_curve(
