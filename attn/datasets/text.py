@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from attn.errors import DataError, RecipeError, UserError, describe_os_error
-from attn.fileio import check_file, path_kind
+from attn.fileio import check_file, format_bytes, path_kind
+from attn.process import check_memory
 from attn.schema import option
 
 BUILTIN_CORPORA = {"tinyshakespeare": "tinyshakespeare.txt", "alice": "alice.txt"}
+BYTES_PER_CHARACTER = 13  # reading a corpus holds its bytes (1), its text (up to 4) and its int64 token ids (8)
 
 
 @dataclass
@@ -120,6 +122,11 @@ def read_corpus(source: str) -> tuple[str, str]:
             f"corpus '{source}' is neither a built-in corpus ({', '.join(BUILTIN_CORPORA)}) nor an existing file"
         )
     check_file(path, "corpus", DataError)
+    check_memory(
+        path.stat().st_size * BYTES_PER_CHARACTER,
+        f"corpus '{source}' ({format_bytes(path.stat().st_size)} of text)",
+        "use a smaller corpus",
+    )
     try:
         raw = path.read_bytes()
     except OSError as err:

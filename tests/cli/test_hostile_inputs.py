@@ -182,3 +182,14 @@ def test_attn_debug_0_shows_no_traceback() -> None:
         [sys.executable, "-m", "attn", "recipes", "validate", "missing.yaml"], capture_output=True, text=True, env=env
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr and result.stderr.startswith("error:")
+
+
+def test_a_corpus_too_large_for_memory_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "huge.txt"
+    with open(corpus, "wb") as handle:  # a sparse file: 64 GiB that take no disk space
+        handle.truncate(64 * 2**30)
+    monkeypatch.setattr("attn.process.memory_bytes", lambda: (16 * 2**30, 8 * 2**30))
+    line = one_error_line(run_cli("recipes", "validate", "shakespeare_char_cpu", f"data.corpora=[{corpus}]"))
+    assert f"corpus '{corpus}' (64.0 GiB of text) needs about 832.0 GiB of memory and this machine has 16.0 GiB" in line
