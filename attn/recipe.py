@@ -197,24 +197,19 @@ def parse_yaml(text: str, source: str, locate: bool = True) -> dict[str, Any]:
 def resolve_relative_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     """``raw`` with the relative paths of its data section made relative to ``folder`` (the recipe file's).
 
-    The fields that hold paths are declared with ``option(..., path=True)``; values listed in a
+    The fields that hold paths are declared with ``option(..., path=True)`` in a family's data
+    section (any family's: a recipe that inherits its model need not name one); values listed in a
     field's ``names`` (built-in corpus names) are names, not paths. Paths given as overrides on the
     command line are left relative to the current directory.
     """
-    import attn.models.catalog  # noqa: F401
-    from attn.models import get_model_spec
-
-    model, data = raw.get("model"), raw.get("data")
-    if not isinstance(model, dict) or not isinstance(data, dict):
+    data = raw.get("data")
+    if not isinstance(data, dict):
         return raw  # parse_recipe reports it
-    try:
-        family = get_model_spec(str(model.get("name"))).task
-    except RecipeError:
-        return raw
     data = dict(data)
-    for field in dataclasses.fields(data_section_class(family)):
-        if field.metadata.get("path") and field.name in data:
-            data[field.name] = _relative_to(data[field.name], folder, field.metadata.get("names", ()))
+    for family in FAMILIES:
+        for field in dataclasses.fields(data_section_class(family)):
+            if field.metadata.get("path") and field.name in data:
+                data[field.name] = _relative_to(data[field.name], folder, field.metadata.get("names", ()))
     return {**raw, "data": data}
 
 
