@@ -6,12 +6,16 @@ import contextlib
 import json
 import math
 import os
+import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from attn.errors import CheckpointError
+from attn.errors import CheckpointError, PathError, ResourceError, UserError, about_path, describe_os_error
+
+TEMPORARY_SUFFIX = ".tmp"  # atomic writes go to ``.<name>.<random>.tmp`` beside their target
 
 
 def _read_umask() -> int:
@@ -31,8 +35,13 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     over ``path``; on an error the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise PathError(f"cannot write '{path}': it is a folder, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    except OSError as err:
+        raise about_path(err, path) from err
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as handle:
@@ -40,9 +49,25 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _sync_folder(path.parent)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise about_path(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so that a rename in it survives a power failure too (POSIX; a no-op elsewhere)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):  # some file systems cannot sync a folder; the rename has happened
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -93,3 +118,104 @@ def read_json(path: Path) -> Any:
         raise CheckpointError(f"'{path}' does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"'{path}' is not valid JSON ({err})") from None
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files of atomic writes that a killed process left in ``folder``.
+
+    Only call this while no other process writes there (the run-directory lock guarantees it).
+    """
+    removed = []
+    for tmp in Path(folder).glob(f".*{TEMPORARY_SUFFIX}"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def path_kind(path: Path, what: str, error: type[UserError] = PathError) -> str:
+    """``"missing"``, ``"folder"``, ``"file"`` or ``"special"`` (device, pipe, socket) for ``path``.
+
+    A path the file system refuses to look at (permission, a NUL byte) is ``error``, naming ``what``.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except ValueError:  # an embedded NUL byte
+        raise error(f"{what} {str(path)!r} is not a valid path (it contains a NUL byte)") from None
+    except OSError as err:
+        raise error(f"{what} {describe_os_error(err)}") from None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else "special"
+
+
+def check_file(path: Path, what: str, error: type[UserError] = PathError) -> Path:
+    """``path`` if it is an existing, readable regular file; else ``error`` saying which of these it is not."""
+    path = Path(path).expanduser()
+    kind = path_kind(path, what, error)
+    if kind == "missing":
+        raise error(f"{what} '{path}' does not exist")
+    if kind == "folder":
+        raise error(f"{what} '{path}' is a folder, not a file")
+    if kind == "special":
+        raise error(f"{what} '{path}' is not a regular file (it is a device, pipe or socket)")
+    if not os.access(path, os.R_OK):
+        raise error(f"{what} '{path}' cannot be read: permission denied")
+    return path
+
+
+def check_folder(path: Path, what: str, error: type[UserError] = PathError) -> Path:
+    """``path`` if it is an existing, readable folder; else ``error`` saying which of these it is not."""
+    path = Path(path).expanduser()
+    kind = path_kind(path, what, error)
+    if kind == "missing":
+        raise error(f"{what} '{path}' does not exist")
+    if kind != "folder":
+        raise error(f"{what} '{path}' is a file, not a folder")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise error(f"{what} '{path}' cannot be read: permission denied")
+    return path
+
+
+def read_text_file(path: Path, what: str, error: type[UserError] = PathError, max_bytes: int | None = None) -> str:
+    """The UTF-8 text of the file ``path`` (checked with :func:`check_file`), at most ``max_bytes`` long."""
+    path = check_file(path, what, error)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    except OSError as err:
+        raise error(f"{what} {describe_os_error(err)}") from None
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise error(f"{what} '{path}' is larger than {max_bytes // 1024} KiB; is it the right file?")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise error(f"{what} '{path}' is not UTF-8 text (byte {err.start}: {err.reason})") from None
+
+
+def nearest_existing_folder(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists (where a folder about to be made would live)."""
+    path = Path(path).expanduser().absolute()
+    return next(candidate for candidate in (path, *path.parents) if candidate.exists())
+
+
+def check_free_space(folder: Path, needed_bytes: int, what: str) -> None:
+    """Refuse to start ``what`` when the file system of ``folder`` has less than ``needed_bytes`` free."""
+    where = nearest_existing_folder(folder)
+    free = shutil.disk_usage(where).free
+    if free < needed_bytes:
+        raise ResourceError(
+            f"not enough free disk space for {what}: it needs about {format_bytes(needed_bytes)} "
+            f"and the file system of '{where}' has {format_bytes(free)} free"
+        )
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short human size: ``512 B``, ``3.1 MiB``, ``2.0 TiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 import attn
+from attn.errors import ResourceError
+from attn.fileio import format_bytes
 
 MIB = 2**20
 PROFILE_ENV = "ATTN_PROFILE_STARTUP"
@@ -183,6 +185,35 @@ def reset_peak_rss() -> bool:
 def peak_rss_since_reset_mb() -> float | None:
     """VmHWM: the peak RSS since :func:`reset_peak_rss` (or since the process started)."""
     return _proc_status_mb("VmHWM")
+
+
+def memory_bytes() -> tuple[int, int]:
+    """(total, available) bytes of this machine's memory (/proc/meminfo on Linux: no psutil import)."""
+    try:
+        fields = {}
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                name, _, rest = line.partition(":")
+                fields[name] = int(rest.split()[0]) * 1024
+        return fields["MemTotal"], fields.get("MemAvailable", fields["MemTotal"])
+    except (OSError, ValueError, KeyError, IndexError):
+        import psutil
+
+        memory = psutil.virtual_memory()
+        return memory.total, memory.available
+
+
+def check_memory(needed_bytes: float, what: str, hint: str, total_bytes: int | None = None, where: str = "") -> None:
+    """Refuse ``what`` before allocating it when ``needed_bytes`` is more than the memory there is.
+
+    ``total_bytes`` defaults to this machine's memory; ``where`` names it in the message.
+    """
+    total = memory_bytes()[0] if total_bytes is None else total_bytes
+    if needed_bytes > total:
+        raise ResourceError(
+            f"{what} needs about {format_bytes(needed_bytes)} of memory and {where or 'this machine'} has "
+            f"{format_bytes(total)}: {hint}"
+        )
 
 
 def cpu_name() -> str:

@@ -9,6 +9,7 @@ overrides are applied to the raw mapping first and checked like the file.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -17,11 +18,15 @@ from typing import Any, Literal
 
 import yaml
 
-from attn.errors import RecipeError
+from attn.errors import CheckpointError, RecipeError
+from attn.fileio import path_kind, read_text_file
 from attn.schema import build_section, option, section_to_dict, unknown_key_error
 from attn.training.config import TrainConfig
 
 TOP_LEVEL_KEYS = ("name", "description", "data", "model", "train")
+MAX_RECIPE_BYTES = 1 << 20  # a recipe is a few hundred bytes; a larger "recipe" is the wrong file
+MAX_NAME_LENGTH = 100  # recipe names become folder names (file systems allow 255 bytes)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 
 
 @dataclass
@@ -135,15 +140,25 @@ def builtin_recipes(include_bases: bool = False) -> dict[str, Path]:
 
 
 def resolve_recipe_path(ref: str) -> Path:
-    """A recipe reference is a path to a YAML file or the name of a built-in recipe."""
+    """A recipe reference is a path to a YAML file or the name of a built-in recipe (never a URL)."""
+    if _URL.match(ref):
+        raise RecipeError(
+            f"recipe '{ref}' is a URL: attn reads recipes from local files only "
+            f"(download it first, e.g. `curl -LO {ref}`, then pass the file)"
+        )
     path = Path(ref).expanduser()
-    if path.is_file():
+    kind = path_kind(path, "recipe file", RecipeError)
+    if kind == "file":
         return path
     known = builtin_recipes(include_bases=True)
     if ref in known:
         return known[ref]
     if path.parent.name == "recipes" and path.stem in known:  # `recipes/NAME.yaml` outside the repository
         return known[path.stem]
+    if kind == "folder":
+        raise RecipeError(f"recipe '{ref}' is a folder, not a recipe file")
+    if kind == "special":
+        raise RecipeError(f"recipe '{ref}' is not a regular file (it is a device, pipe or socket)")
     if path.suffix in (".yaml", ".yml") or "/" in ref:
         raise RecipeError(f"recipe file '{ref}' does not exist")
     import difflib
@@ -155,15 +170,49 @@ def resolve_recipe_path(ref: str) -> Path:
     )
 
 
-def parse_yaml(text: str, source: str) -> dict[str, Any]:
-    """Parse YAML text; a syntax error names the file and line."""
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that parses but that a recipe may not contain (an alias, a key given twice)."""
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases (no "billion laughs" expansion) and without duplicate keys."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(
+                problem=f"YAML aliases (*{event.anchor}) are not allowed in recipes: write each value out",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise _Refused(
+                            problem=f"key '{key}' is given twice (first at line {seen[key].line + 1}); keep one",
+                            problem_mark=key_node.start_mark,
+                        )
+                    seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, source: str, locate: bool = True) -> dict[str, Any]:
+    """Parse recipe YAML; a syntax error, an alias or a repeated key names the file (and line, with ``locate``)."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark and locate else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise RecipeError(f"recipe '{source}' is not valid YAML{where}: {problem}") from None
+        what = "cannot be used" if isinstance(err, _Refused) else "is not valid YAML"
+        raise RecipeError(f"recipe '{source}' {what}{where}: {problem}") from None
+    except RecursionError:
+        raise RecipeError(f"recipe '{source}' is nested too deeply to be a recipe") from None
     if raw is None:
         raise RecipeError(f"recipe '{source}' is empty")
     if not isinstance(raw, dict):
@@ -171,6 +220,33 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
             f"recipe '{source}' must be a mapping of sections (data, model, train), got {type(raw).__name__}"
         )
     return raw
+
+
+def resolve_relative_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``raw`` with the relative paths of its data section made relative to ``folder`` (the recipe file's).
+
+    The fields that hold paths are declared with ``option(..., path=True)`` in a family's data
+    section (any family's: a recipe that inherits its model need not name one); values listed in a
+    field's ``names`` (built-in corpus names) are names, not paths. Paths given as overrides on the
+    command line are left relative to the current directory.
+    """
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return raw  # parse_recipe reports it
+    data = dict(data)
+    for family in FAMILIES:
+        for field in dataclasses.fields(data_section_class(family)):
+            if field.metadata.get("path") and field.name in data:
+                data[field.name] = _relative_to(data[field.name], folder, field.metadata.get("names", ()))
+    return {**raw, "data": data}
+
+
+def _relative_to(value: Any, folder: Path, names: tuple[str, ...]) -> Any:
+    if isinstance(value, list):
+        return [_relative_to(v, folder, names) for v in value]
+    if not isinstance(value, str) or not value or value in names or Path(value).expanduser().is_absolute():
+        return value
+    return str(Path(folder).absolute() / value)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -185,7 +261,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         keys = dotted.strip().split(".")
         if not all(keys):
             raise RecipeError(f"override '{item}' has an empty key")
-        value = parse_yaml(f"v: {text}", f"override {dotted}")["v"] if text.strip() else None
+        value = parse_yaml(f"v: {text}", f"override {dotted}", locate=False)["v"] if text.strip() else None
         target = raw
         for depth, key in enumerate(keys[:-1]):
             if key not in TOP_LEVEL_KEYS and depth == 0:
@@ -208,9 +284,7 @@ def parse_recipe(raw: dict[str, Any], default_name: str) -> Recipe:
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
             raise unknown_key_error(str(key), "", list(TOP_LEVEL_KEYS))
-    name = raw.get("name", default_name)
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise RecipeError(f"recipe key 'name' must be a plain name without '/' (got {name!r})")
+    name = check_recipe_name(raw.get("name", default_name))
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise RecipeError(f"recipe key 'description' must be text (got {description!r})")
@@ -228,6 +302,23 @@ def parse_recipe(raw: dict[str, Any], default_name: str) -> Recipe:
             f"not passes over a fixed set): use train.max_steps or train.max_time_s"
         )
     return Recipe(name, description, spec.task, spec.name, data, model, train)
+
+
+def check_recipe_name(name: Any) -> str:
+    """A recipe name names the run folders (``runs/<name>/``): a plain name the file system accepts."""
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or any(c in name for c in "/\\")
+        or name.startswith(".")
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or len(name) > MAX_NAME_LENGTH
+    ):
+        raise RecipeError(
+            f"recipe key 'name' must be a plain name of at most {MAX_NAME_LENGTH} characters, without '/', "
+            f"'\\', control characters or a leading '.' (got {name!r})"
+        )
+    return name
 
 
 def _without_other_family_defaults(family: Family, train: Any) -> Any:
@@ -250,6 +341,12 @@ def _without_other_family_defaults(family: Family, train: Any) -> Any:
     return kept
 
 
+def read_recipe_text(ref: str) -> tuple[Path, str]:
+    """The file a recipe reference names and its text (checked: a readable UTF-8 file of recipe size)."""
+    path = resolve_recipe_path(ref)
+    return path, read_text_file(path, "recipe file", RecipeError, max_bytes=MAX_RECIPE_BYTES)
+
+
 def load_recipe(ref: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Load a recipe file or built-in recipe name and apply overrides."""
     path = resolve_recipe_path(ref)
@@ -258,12 +355,10 @@ def load_recipe(ref: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe
 
 
 def read_recipe_file(path: Path, source: str) -> dict[str, Any]:
-    """The raw mapping of a recipe file, as written (``source`` names it in errors)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise RecipeError(f"recipe '{source}' is not a UTF-8 text file") from None
-    return parse_yaml(text, source)
+    """The raw mapping of a recipe file (``source`` names it in errors): a readable UTF-8 file of recipe
+    size, valid YAML without aliases or repeated keys, its relative data paths taken from its own folder."""
+    text = read_text_file(path, "recipe file", RecipeError, max_bytes=MAX_RECIPE_BYTES)
+    return resolve_relative_paths(parse_yaml(text, source), path.parent)
 
 
 # ---- inheritance: `base: NAME_OR_PATH` -------------------------------------------------------
@@ -338,6 +433,62 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     return parse_recipe(raw, str(raw.get("name", "recipe")))
 
 
+def load_run_recipe(path: Path, default_name: str) -> Recipe:
+    """The resolved recipe a run wrote (``RUN_DIR/recipe.yaml``), checked like any recipe file."""
+    text = read_text_file(path, "run recipe", RecipeError, max_bytes=MAX_RECIPE_BYTES)
+    return parse_recipe(parse_yaml(text, str(path)), default_name)
+
+
+def stored_recipe(raw: Any, source: Path, default_name: str) -> Recipe:
+    """The recipe stored in checkpoint ``source``; one this attn cannot use is a :class:`CheckpointError`."""
+    try:
+        return parse_recipe(raw, default_name)
+    except RecipeError as err:
+        raise CheckpointError(f"checkpoint '{source}' holds a recipe this attn cannot use: {err}") from None
+
+
+def editable_in_a_run(key: str) -> bool:
+    """Whether a run's recipe.yaml may change dotted ``key`` after training started (train.*, name, description)."""
+    return key.startswith("train.") or key in ("name", "description")
+
+
+def reconcile_run_recipe(trained: Recipe, path: Path, frozen: tuple[str, ...] = ()) -> Recipe:
+    """The recipe of a run's recipe.yaml (``path``), checked against ``trained`` (its checkpoint's).
+
+    recipe.yaml is used, not ignored: hand edits of ``train.*`` keys (not those in ``frozen``), the
+    name and the description take effect. Any other difference means the checkpoint does not belong
+    to this recipe (another model or data, or an edited model or data section): refused, naming the key.
+    """
+    written = load_run_recipe(path, trained.name)
+    fixed = {k: v for k, v in recipe_changes(trained, written).items() if not editable_in_a_run(k) or k in frozen}
+    if fixed:
+        key, (old, new) = next(iter(fixed.items()))
+        more = f" (and {len(fixed) - 1} more)" if len(fixed) > 1 else ""
+        raise CheckpointError(
+            f"'{path}' does not match the run's checkpoint: {key} is {new!r} there but {old!r} in the "
+            f"checkpoint{more}. A run can only change train.* keys after it started: undo that edit, "
+            f"or train a new run with the new recipe"
+        )
+    return written
+
+
+def flat_recipe(recipe: Recipe) -> dict[str, Any]:
+    """Every value of ``recipe`` by its dotted key (``train.lr``), as written to recipe.yaml."""
+    flat: dict[str, Any] = {}
+    for key, value in recipe.to_dict().items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def recipe_changes(old: Recipe, new: Recipe) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (old value, new value)}`` for every value that differs between two recipes."""
+    before, after = flat_recipe(old), flat_recipe(new)
+    return {k: (before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)}
+
+
 def describe_recipe_keys(family: str | None = None) -> list[tuple[str, list[tuple[str, str, Any, str]]]]:
     """(section, rows) documentation of every recipe key, for `attn recipes keys`."""
     import attn.models.catalog  # noqa: F401
@@ -367,8 +518,10 @@ __all__ = [
     "deep_merge",
     "describe_recipe_keys",
     "load_recipe",
+    "load_run_recipe",
     "merge_base",
     "parse_recipe",
+    "recipe_changes",
     "recipe_from_dict",
     "resolve_recipe_path",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -31,9 +32,13 @@ def option(
     max: float | None = None,
     min_exclusive: bool = False,
     max_exclusive: bool = False,
+    path: bool = False,
+    names: tuple[str, ...] = (),
 ) -> Any:
     """Declare a section field with its help text and (optional) numeric bounds.
 
+    ``path``: the value is a file-system path (or a list of them); in a recipe file a relative
+    path is relative to the file's folder, except the values in ``names`` (built-in names).
     Lists are copied per instance, so ``option([...])`` is safe as a default.
     """
     meta = {
@@ -42,6 +47,8 @@ def option(
         "max": max,
         "min_exclusive": min_exclusive,
         "max_exclusive": max_exclusive,
+        "path": path,
+        "names": names,
     }
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
@@ -53,12 +60,16 @@ def describe_range(meta: Mapping[str, Any]) -> str:
     lo, hi = meta.get("min"), meta.get("max")
     lo_ex, hi_ex = meta.get("min_exclusive"), meta.get("max_exclusive")
     if lo is not None and hi is not None:
-        return f"in {'(' if lo_ex else '['}{lo:g}, {hi:g}{')' if hi_ex else ']'}"
+        return f"in {'(' if lo_ex else '['}{_bound(lo)}, {_bound(hi)}{')' if hi_ex else ']'}"
     if lo is not None:
-        return f"{'>' if lo_ex else '>='} {lo:g}"
+        return f"{'>' if lo_ex else '>='} {_bound(lo)}"
     if hi is not None:
-        return f"{'<' if hi_ex else '<='} {hi:g}"
+        return f"{'<' if hi_ex else '<='} {_bound(hi)}"
     return ""
+
+
+def _bound(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def type_name(tp: Any) -> str:
@@ -179,6 +190,8 @@ def _parse_number(text: str) -> Any:
 def _check_range(value: Any, meta: Mapping[str, Any], key: str) -> None:
     if not isinstance(value, _NUMBER) or isinstance(value, bool):
         return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecipeError(f"recipe key '{key}' must be a finite number (got {value!r})")
     lo, hi = meta.get("min"), meta.get("max")
     bad = (
         (lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)))
@@ -193,9 +206,54 @@ def unknown_key_error(key: str, section: str, allowed: list[str]) -> RecipeError
     """The error for a key a section does not have, naming the closest valid key."""
     full = f"{section}.{key}" if section else key
     where = f"section '{section}'" if section else "the top level of the recipe"
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    close = closest_key(key, allowed)
+    hint = f"; did you mean '{close}'?" if close else ""
     return RecipeError(f"unknown recipe key '{full}' in {where}{hint} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _words(key: str) -> list[str]:
+    return [w for w in key.lower().replace("-", "_").split("_") if w]
+
+
+def _abbreviates(short: list[str], long: list[str]) -> bool:
+    """Whether the words ``short`` spell ``long`` with runs of words cut to their initials (lr: learning_rate)."""
+    if not short:
+        return not long
+    if not long:
+        return False
+    word = short[0]
+    if word == long[0] or word.rstrip("s") == long[0].rstrip("s"):
+        return _abbreviates(short[1:], long[1:])
+    return any(
+        word == "".join(w[0] for w in long[:n]) and _abbreviates(short[1:], long[n:]) for n in range(2, len(long) + 1)
+    )
+
+
+def closest_key(key: str, allowed: list[str]) -> str | None:
+    """The valid key ``key`` most likely meant, ranked by meaning before spelling.
+
+    First a key that abbreviates it or that it abbreviates (``learning_rate`` -> ``lr``), then the
+    keys that share the most words with it (``patience`` -> ``early_stopping_patience``; plural and
+    singular count as one word), closest spelling first; else the closest spelling overall.
+    """
+    words = _words(key)
+    for candidate in allowed:
+        other = _words(candidate)
+        if other != words and (_abbreviates(other, words) or _abbreviates(words, other)):
+            return candidate
+    stems = {w.rstrip("s") for w in words}
+
+    def shared(candidate: str) -> int:
+        return len(stems & {w.rstrip("s") for w in _words(candidate)})
+
+    def spelling(candidate: str) -> float:
+        return difflib.SequenceMatcher(None, key, candidate).ratio()
+
+    best = max(allowed, key=lambda c: (shared(c), spelling(c)), default=None)
+    if best is not None and shared(best) > 0:
+        return best
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+    return close[0] if close else None
 
 
 def build_section(cls: type[T], data: Any, section: str, *, ignore: tuple[str, ...] = ()) -> T:

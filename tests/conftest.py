@@ -20,22 +20,22 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 @pytest.fixture
 def interrupt_after():
-    """``interrupt_after(step, patch)``: a real SIGINT reaches this process right after optimizer step ``step``.
+    """``interrupt_after(step, patch[, signum])``: a real SIGINT (or ``signum``) reaches this process right after step ``step``.
 
-    ``patch`` is a ``monkeypatch`` (or one of its contexts); the trainer's SIGINT handler then
+    ``patch`` is a ``monkeypatch`` (or one of its contexts); the trainer's signal handler then
     saves ``last.pt`` and stops, as it does for a user's Ctrl-C.
     """
     import signal
 
     import attn.training.trainer as trainer_module
 
-    def arm(step: int, patch: pytest.MonkeyPatch) -> None:
+    def arm(step: int, patch: pytest.MonkeyPatch, signum: int = signal.SIGINT) -> None:
         original = trainer_module.Trainer._train_step
 
         def train_step(self: object, at: int, progress: float) -> object:
             loss = original(self, at, progress)
             if at + 1 == step:
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signum)
             return loss
 
         patch.setattr(trainer_module.Trainer, "_train_step", train_step)

@@ -6,6 +6,8 @@ import csv
 import json
 import math
 import random
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,12 @@ def write_recipe(folder: Path, recipe: dict[str, Any], name: str | None = None) 
     path = Path(folder) / (name or f"{recipe['name']}.yaml")
     path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
     return path
+
+
+def attn_command() -> list[str]:
+    """The installed ``attn`` entry point (``python -m attn`` where the script is not on PATH)."""
+    exe = shutil.which("attn")
+    return [exe] if exe else [sys.executable, "-m", "attn"]
 
 
 def run_cli(*args: Any) -> Any:

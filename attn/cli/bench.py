@@ -202,9 +202,11 @@ def attention(
         write_attention_report,
     )
     from attn.bench.report import bench_environment, create_bench_dir, rich_table
+    from attn.training.device import resolve_device
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device(device))  # a bad name is one error line
     try:
         length_list = [int(n) for n in lengths.split(",") if n.strip()]
     except ValueError:

@@ -83,6 +83,8 @@ def generate(
     random_seed: Optional[int] = typer.Option(
         None,
         "--random-seed",
+        min=0,
+        max=2**63 - 1,
         help="Seed for sampling: sample i uses seed + i, so the same seed gives the same texts. Default: random.",
     ),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best (lowest validation loss) or last."),

@@ -99,12 +99,14 @@ def show(
     resolved: bool = typer.Option(False, "--resolved", help="Show every key with its default filled in."),
 ) -> None:
     """Print a recipe (as written, or fully resolved with --resolved)."""
-    from attn.recipe import load_recipe, resolve_recipe_path
+    from attn.recipe import read_recipe_text
 
     if resolved:
+        from attn.recipe import load_recipe
+
         console.out(load_recipe(name).to_yaml(), highlight=False)
     else:
-        console.out(resolve_recipe_path(name).read_text(encoding="utf-8"), highlight=False, end="")
+        console.out(read_recipe_text(name)[1], highlight=False, end="")
 
 
 def copied_recipe_text(text: str, source: str, builtin: bool, new_name: str) -> str:
@@ -141,7 +143,7 @@ def copy(
     name: str = typer.Argument(
         ..., help="Built-in recipe (or recipe file) to start from.", autocompletion=complete_recipe
     ),
-    path: Path = typer.Argument(..., help="Where to write your copy (a .yaml file)."),
+    path: Path = typer.Argument(..., help="Where to write your copy: a .yaml file, or a folder to put NAME.yaml in."),
     force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
 ) -> None:
     """Start a recipe of your own from a built-in one.
@@ -150,13 +152,15 @@ def copy(
     was copied from; everything else, comments included, stays as it was. Prints PATH on stdout.
     """
     from attn.fileio import atomic_write_text
-    from attn.recipe import builtin_recipes, resolve_recipe_path
+    from attn.recipe import builtin_recipes, read_recipe_text
 
-    source = resolve_recipe_path(name)
+    source, text = read_recipe_text(name)
+    if path.is_dir():  # like cp: into the folder, under the recipe's own file name
+        path = path / source.name
     if path.exists() and not force:
         raise UserError(f"'{path}' already exists (use --force to overwrite)")
     builtin = source == builtin_recipes().get(source.stem)
-    text = copied_recipe_text(source.read_text(encoding="utf-8"), source.stem if builtin else name, builtin, path.stem)
+    text = copied_recipe_text(text, source.stem if builtin else name, builtin, path.stem)
     atomic_write_text(path, text)
     err_console.print(
         plain(f"wrote {path}; edit it, check it with `attn recipes validate {path}`, then `attn train {path}`")
@@ -170,11 +174,20 @@ def validate(
     path: str = typer.Argument(..., help="Recipe file (or built-in name) to check."),
     overrides: Optional[list[str]] = typer.Argument(None, help="Overrides to check along with it (key=value)."),
 ) -> None:
-    """Check a recipe without training: every key, type and range (exit code 2 if invalid)."""
+    """Check a recipe without training: every key, type and range, and its data (exit code 2 if invalid).
+
+    The data checks: text corpora exist and are UTF-8 text long enough for the block size; EEG
+    recordings exist and the subjects allow the splits (or train.folds).
+    """
     from attn.recipe import load_recipe
+    from attn.tasks import check_data
 
     recipe = load_recipe(path, list(overrides or []))
-    err_console.print(f"[green]ok[/]: {plain(path)} is a valid {recipe.family} recipe for model {recipe.model_name}")
+    data = check_data(recipe)
+    err_console.print(
+        f"[green]ok[/]: {plain(path)} is a valid {recipe.family} recipe for model {recipe.model_name} "
+        f"(data: {plain(data)})"
+    )
 
 
 def key_listing(family: str | None) -> list[dict[str, Any]]:

@@ -116,8 +116,8 @@ def train(
             print_json({"run_dir": str(outcome.run_dir), **outcome.summary})
         else:
             print_result(str(outcome.run_dir))
-    if outcome.summary.get("status") == "interrupted":
-        raise typer.Exit(130)
+    if outcome.exit_code:  # a run a signal stopped: 130 for Ctrl-C, 143 for SIGTERM
+        raise typer.Exit(outcome.exit_code)
 
 
 def _relaunch_with_torchrun(gpus: int) -> None:

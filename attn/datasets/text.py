@@ -15,10 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from attn.errors import DataError, RecipeError, UserError
+from attn.errors import DataError, RecipeError, UserError, describe_os_error
+from attn.fileio import check_file, format_bytes, path_kind
+from attn.process import check_memory
 from attn.schema import option
 
 BUILTIN_CORPORA = {"tinyshakespeare": "tinyshakespeare.txt", "alice": "alice.txt"}
+BYTES_PER_CHARACTER = 13  # reading a corpus holds its bytes (1), its text (up to 4) and its int64 token ids (8)
 
 
 @dataclass
@@ -27,7 +30,10 @@ class TextDataConfig:
 
     corpora: list[str] = option(
         ["tinyshakespeare"],
-        help="built-in corpus names (tinyshakespeare, alice) or paths to UTF-8 text files",
+        help="built-in corpus names (tinyshakespeare, alice) or paths to UTF-8 text files "
+        "(relative to the recipe file's folder)",
+        path=True,
+        names=tuple(BUILTIN_CORPORA),
     )
     val_fraction: float = option(
         0.1,
@@ -126,13 +132,20 @@ def read_corpus(source: str) -> tuple[str, str]:
     if source in BUILTIN_CORPORA:
         return source, builtin_corpus_path(source).read_text(encoding="utf-8")
     path = Path(source).expanduser()
-    if not path.exists():
+    if path_kind(path, "corpus", DataError) == "missing":
         raise DataError(
             f"corpus '{source}' is neither a built-in corpus ({', '.join(BUILTIN_CORPORA)}) nor an existing file"
         )
-    if not path.is_file():
-        raise DataError(f"corpus '{source}' is not a file")
-    raw = path.read_bytes()
+    check_file(path, "corpus", DataError)
+    check_memory(
+        path.stat().st_size * BYTES_PER_CHARACTER,
+        f"corpus '{source}' ({format_bytes(path.stat().st_size)} of text)",
+        "use a smaller corpus",
+    )
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"corpus {describe_os_error(err)}") from None
     if not raw.strip():
         raise DataError(f"corpus file '{source}' is empty")
     if b"\x00" in raw[:65536]:

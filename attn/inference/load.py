@@ -11,8 +11,9 @@ from torch import nn
 
 from attn.datasets.text import Vocabulary
 from attn.errors import CheckpointError, UserError
+from attn.fileio import check_folder
 from attn.models import build_model
-from attn.recipe import Recipe, parse_recipe
+from attn.recipe import Recipe, parse_recipe, reconcile_run_recipe, stored_recipe
 from attn.training.checkpoint import evaluation_weights, load_checkpoint, load_model_weights
 
 
@@ -41,8 +42,7 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
         raise UserError(
             f"'{run_dir}' is a file, not a run directory (a model file must be a .safetensors file from attn export)"
         )
-    if not run_dir.is_dir():
-        raise UserError(f"run directory '{run_dir}' does not exist")
+    run_dir = check_folder(run_dir, "run directory", CheckpointError)
     folder = run_dir / "checkpoints"
     order = ["best.pt", "last.pt"] if which == "best" else ["last.pt"]
     for name in order:
@@ -52,17 +52,23 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
 
 
 def load_trained(run_dir: Path, which: str = "best", device: torch.device | str = "cpu") -> TrainedModel:
-    """Rebuild the model of a run from its checkpoint (no recipe file needed), or from an exported ``.safetensors`` file."""
+    """Rebuild the model of a run from its checkpoint, or from an exported ``.safetensors`` file.
+
+    The run's recipe.yaml, where there is one, is checked against the checkpoint's recipe and used
+    (:func:`attn.recipe.reconcile_run_recipe`); without one the checkpoint's recipe is enough.
+    """
     if is_exported_file(run_dir):
         return load_safetensors(Path(run_dir), device)
     path = checkpoint_path(run_dir, which)
     content = load_checkpoint(path)
     try:
-        recipe = parse_recipe(content["recipe"], Path(run_dir).parent.name)
+        recipe = stored_recipe(content["recipe"], path, Path(run_dir).parent.name)
         extras = content.get("extras", {})
         info = content["model_info"]
     except KeyError as err:
         raise CheckpointError(f"checkpoint '{path}' lacks '{err.args[0]}'") from None
+    if (Path(run_dir) / "recipe.yaml").is_file():
+        recipe = reconcile_run_recipe(recipe, Path(run_dir) / "recipe.yaml")
     model = build_model(recipe.model_name, recipe.model, **info)
     load_model_weights(model, evaluation_weights(content), path)  # the average of the weights, if the run kept one
     model.to(device).eval()

@@ -9,6 +9,7 @@ beyond that every step reads the last ``block_size`` tokens again, exactly as wi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,8 +23,10 @@ from attn.models.registry import CachesKeys, Recurrent
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
     """The sampling settings, or a :class:`UserError` naming the option that is out of range."""
-    if not temperature >= 0:  # also catches NaN
-        raise UserError(f"--temperature must be >= 0 (0: always the most likely character; got {temperature})")
+    if not (math.isfinite(temperature) and temperature >= 0):  # NaN, inf and negatives are refused
+        raise UserError(
+            f"--temperature must be a finite number >= 0 (0: always the most likely character; got {temperature})"
+        )
     if top_k is not None and top_k < 1:
         raise UserError(f"--top-k must be at least 1 (got {top_k})")
     if top_p is not None and not 0 < top_p <= 1:
@@ -48,8 +51,13 @@ def nucleus_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 def next_token_probs(
     logits: torch.Tensor, temperature: float, top_k: int | None = None, top_p: float | None = None
 ) -> torch.Tensor:
-    """``(B, vocab)`` logits -> the probabilities to sample from (temperature, then top-k, then top-p)."""
-    logits = logits.float() / temperature
+    """``(B, vocab)`` logits -> the probabilities to sample from (temperature, then top-k, then top-p).
+
+    In float64, with the logits shifted so that their maximum is 0 before dividing: no temperature,
+    however small, can overflow (the distribution tends to the most likely token instead).
+    """
+    logits = logits.detach().double()
+    logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     if top_k is not None and top_k < logits.size(-1):
         kth = torch.topk(logits, top_k).values[:, -1, None]
         logits = logits.masked_fill(logits < kth, float("-inf"))

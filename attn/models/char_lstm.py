@@ -19,7 +19,7 @@ from attn.schema import option
 class CharLSTMConfig:
     """The ``model`` section of a char-lstm recipe."""
 
-    n_layer: int = option(2, help="stacked LSTM layers", min=1)
+    n_layer: int = option(2, help="stacked LSTM layers", min=1, max=1000)
     d_embed: int = option(384, help="width of the character embedding", min=1)
     hidden_size: int = option(896, help="LSTM hidden units per layer", min=1)
     block_size: int = option(256, help="characters per training window (the LSTM itself has no context limit)", min=1)

@@ -41,7 +41,7 @@ def swiglu_hidden(d_model: int) -> int:
 class CharTransformerConfig:
     """The ``model`` section of a char-transformer recipe."""
 
-    n_layer: int = option(6, help="transformer blocks", min=1)
+    n_layer: int = option(6, help="transformer blocks", min=1, max=1000)
     n_head: int = option(6, help="attention heads per block (must divide d_model)", min=1)
     d_model: int = option(384, help="width of the residual stream", min=1)
     block_size: int = option(256, help="context length in characters", min=1)

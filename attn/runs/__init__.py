@@ -18,11 +18,13 @@ from attn.runs.single import (
     RunOutcome,
     prepare_runtime,
     resume_single,
+    run_recipe_file,
     start_single,
     train_in_dir,
 )
 from attn.tasks import build_task
 from attn.training.distributed import shutdown_world
+from attn.training.rundir import run_lock
 
 
 def start_run(recipe: Recipe, options: RunOptions, run_dir: Path | None = None) -> RunOutcome:
@@ -37,17 +39,22 @@ def start_run(recipe: Recipe, options: RunOptions, run_dir: Path | None = None) 
 
 
 def resume_run(run_dir: Path, overrides: list[str], options: RunOptions) -> RunOutcome:
-    """Continue an interrupted or killed run (see the module docstring)."""
+    """Continue an interrupted or killed run (see the module docstring).
+
+    The run directory is locked first, so a second writer fails before reading anything.
+    """
     run_dir = Path(run_dir)
-    if (run_dir / "cv.json").is_file():
-        return resume_cross_validation(run_dir, overrides, options)
-    recipe, checkpoint = resume_single(run_dir, overrides)
-    runtime, world = prepare_runtime(recipe, options)
-    try:
-        task = build_task(recipe, checkpoint.get("extras"), quiet=options.quiet)
-        return train_in_dir(recipe, task, run_dir, runtime, world, options, checkpoint=checkpoint)
-    finally:
-        shutdown_world(world)
+    run_recipe_file(run_dir)
+    with run_lock(run_dir):
+        if (run_dir / "cv.json").is_file():
+            return resume_cross_validation(run_dir, overrides, options)
+        recipe, checkpoint, changes = resume_single(run_dir, overrides)
+        runtime, world = prepare_runtime(recipe, options)
+        try:
+            task = build_task(recipe, checkpoint.get("extras"), quiet=options.quiet)
+            return train_in_dir(recipe, task, run_dir, runtime, world, options, checkpoint=checkpoint, changes=changes)
+        finally:
+            shutdown_world(world)
 
 
 __all__ = ["RunHooks", "RunOptions", "RunOutcome", "resume_run", "start_run"]

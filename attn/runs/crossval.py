@@ -19,6 +19,7 @@ summary is rewritten. ``attn train --resume RUN_DIR/fold-<i>`` continues one fol
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 from pathlib import Path
@@ -29,26 +30,28 @@ from rich.markup import escape
 from rich.table import Table
 
 from attn.datasets.eeg import EEGDataset, fold_splits, load_dataset_once, split_from_subjects, subjects_by_split
-from attn.errors import UserError
+from attn.errors import CheckpointError, UserError
 from attn.fileio import atomic_write_json, atomic_write_text, read_json
 from attn.formatting import format_value
 from attn.metrics import nrmse
-from attn.recipe import Recipe, parse_recipe
+from attn.recipe import Recipe, load_run_recipe, recipe_changes, reconcile_run_recipe, stored_recipe
 from attn.runs.single import (
     RunOptions,
     RunOutcome,
     check_resume_overrides,
     prepare_runtime,
+    record_recipe_changes,
     run_recipe_file,
     train_in_dir,
     write_run_files,
 )
 from attn.tasks.eeg import regression_task
 from attn.tasks.eeg import report as eeg_report
-from attn.training.checkpoint import load_checkpoint
+from attn.training.checkpoint import check_checkpoint, load_checkpoint
 from attn.training.device import Runtime
 from attn.training.distributed import World, broadcast_flags, shutdown_world
-from attn.training.rundir import create_run_dir, runs_root
+from attn.training.rundir import create_run_dir, run_lock, runs_root
+from attn.training.trainer import STOP
 
 FINISHED = ("completed", "early_stopped", "time_budget")
 
@@ -75,18 +78,37 @@ def run_cross_validation(
         folds = fold_splits(dataset, k, data.val_fraction, data.split_seed)
         previous_wall = 0.0
         run_dir = create_run_dir(runs_root(options.runs_dir), recipe.name) if world.is_main else Path("/nonexistent")
-        write_run_files(run_dir, recipe, runtime, world, options.init, folds=k)
-        if world.is_main:
-            atomic_write_json(
-                run_dir / "cv.json",
-                {
-                    "folds": k,
-                    "split_seed": data.split_seed,
-                    "val_fraction": data.val_fraction,
-                    "fold_subjects": [subjects_by_split(dataset, f) for f in folds],
-                },
-            )
     run_dir = Path(run_dir)
+    with run_lock(run_dir) if world.is_main else contextlib.nullcontext(), STOP:
+        if not resuming:
+            write_run_files(run_dir, recipe, runtime, world, options.init, folds=k)
+            if world.is_main:
+                atomic_write_json(
+                    run_dir / "cv.json",
+                    {
+                        "folds": k,
+                        "split_seed": data.split_seed,
+                        "val_fraction": data.val_fraction,
+                        "fold_subjects": [subjects_by_split(dataset, f) for f in folds],
+                    },
+                )
+        return _run_folds(recipe, dataset, folds, run_dir, runtime, world, options, resuming, previous_wall, wall_start)
+
+
+def _run_folds(
+    recipe: Recipe,
+    dataset: EEGDataset,
+    folds: list[dict[str, np.ndarray]],
+    run_dir: Path,
+    runtime: Runtime,
+    world: World,
+    options: RunOptions,
+    resuming: bool,
+    previous_wall: float,
+    wall_start: float,
+) -> RunOutcome:
+    """Train (or keep, or resume) every fold, then write the parent's summary, table and plot."""
+    k = recipe.train.folds
     if world.is_main and not options.quiet:
         options.console.print(
             f"[bold]{k}-fold cross-validation by subject[/] of {recipe.name} "
@@ -139,6 +161,9 @@ def _train_fold(
             return done
     last = fold_dir / "checkpoints" / "last.pt"
     checkpoint = load_checkpoint(last) if resuming and last.is_file() else None
+    changes = None
+    if checkpoint is not None:
+        changes = recipe_changes(stored_recipe(checkpoint["recipe"], last, recipe.name), recipe)
     if checkpoint is None and world.is_main:
         (fold_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         (fold_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fold restarted from scratch
@@ -157,6 +182,7 @@ def _train_fold(
         checkpoint=checkpoint,
         label=f"{recipe.name} fold-{i} ({i + 1}/{k})",
         runs_left=k - i,
+        changes=changes,
     )
     return outcome.summary
 
@@ -268,19 +294,48 @@ def cv_table(summary: dict[str, Any]) -> Table:
 
 
 def resume_cross_validation(run_dir: Path, overrides: list[str], options: RunOptions) -> RunOutcome:
-    """Continue the cross-validation run in ``run_dir`` (see the module docstring)."""
-    import yaml
+    """Continue the cross-validation run in ``run_dir`` (see the module docstring).
 
+    The parent's recipe.yaml is used (with ``overrides`` on top). Every fold checkpoint is checked
+    against it before anything is written; what changed is recorded in the parent's recipe.yaml and,
+    as each fold resumes, in the fold's.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "cv.json").is_file():
         raise UserError(f"'{run_dir}' is not a cross-validation run directory (it has no cv.json)")
     check_resume_overrides(overrides, frozen=("train.folds",))
-    raw = yaml.safe_load(run_recipe_file(run_dir).read_text(encoding="utf-8"))
-    recipe = parse_recipe(raw, run_dir.parent.name)
-    if overrides:
-        recipe = recipe.replace(overrides)
-    runtime, world = prepare_runtime(recipe, options)
-    try:
-        return run_cross_validation(recipe, options, runtime, world, run_dir=run_dir)
-    finally:
-        shutdown_world(world)
+    with run_lock(run_dir):
+        written = load_run_recipe(run_recipe_file(run_dir), run_dir.parent.name)
+        recipe = written.replace(overrides) if overrides else written
+        _check_fold_checkpoints(run_dir, recipe, options)
+        runtime, world = prepare_runtime(recipe, options)
+        try:
+            changes = recipe_changes(written, recipe)
+            if changes and world.is_main:
+                record_recipe_changes(run_dir, recipe, changes, None, options.console)
+            return run_cross_validation(recipe, options, runtime, world, run_dir=run_dir)
+        finally:
+            shutdown_world(world)
+
+
+def _check_fold_checkpoints(run_dir: Path, recipe: Recipe, options: RunOptions) -> None:
+    """Refuse to resume when a fold's checkpoint has another model or data than ``recipe`` (the parent's)."""
+    for last in sorted(run_dir.glob("fold-*/checkpoints/last.pt")):
+        fold_dir = last.parent.parent
+        checkpoint = load_checkpoint(last)
+        check_checkpoint(checkpoint, last, resumable=True)
+        trained = stored_recipe(checkpoint["recipe"], last, recipe.name)
+        fold_recipe = reconcile_run_recipe(trained, run_recipe_file(fold_dir))  # the fold's recipe.yaml fits it
+        fixed = [key for key in recipe_changes(trained, recipe) if not key.startswith("train.")]
+        if fixed:
+            raise CheckpointError(
+                f"'{run_dir / 'recipe.yaml'}' does not match the checkpoint {last}: {fixed[0]} differs. "
+                f"A resumed run can only change train.* keys: undo that edit, or train a new run"
+            )
+        edited = sorted(recipe_changes(fold_recipe, recipe))
+        if edited:
+            options.console.print(
+                f"[yellow]note:[/] {fold_dir.name}/recipe.yaml differs from the cross-validation's recipe.yaml in "
+                f"{', '.join(edited)}; the cross-validation's is used (edit {run_dir / 'recipe.yaml'} instead)",
+                highlight=False,
+            )

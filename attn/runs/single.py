@@ -7,6 +7,9 @@ summary table. :class:`RunHooks` lets a caller measure around the phases without
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,26 +21,30 @@ from rich.console import Console
 from rich.markup import escape
 
 from attn.errors import CheckpointError, UserError
-from attn.fileio import atomic_write_json, atomic_write_text
+from attn.fileio import atomic_write_json, atomic_write_text, check_folder, remove_stale_temporaries
 from attn.formatting import format_duration
 from attn.models import build_model
 from attn.models.registry import CountsFlops
 from attn.process import describe_phases, process_age_s, process_start, startup
-from attn.recipe import Recipe, parse_recipe
+from attn.recipe import Recipe, recipe_changes, reconcile_run_recipe, stored_recipe
 from attn.recipes.timings import CPU_RECIPES, expected_time
 from attn.runs.init_from import InitialWeights
+from attn.runs.preflight import check_run_fits
+from attn.runs.preflight import estimate_run as estimate_memory
 from attn.runs.tracking import check_run_trackers, start_trackers
 from attn.tasks import build_task
-from attn.training.checkpoint import load_checkpoint, load_model_weights
+from attn.training.checkpoint import check_checkpoint, load_checkpoint, load_model_weights, resumable_errors
 from attn.training.device import Runtime, prepare_compiler, resolve_runtime
 from attn.training.distributed import World, init_world
 from attn.training.estimate import RunEstimate, estimate_run, probe_step_cost
 from attn.training.plots import plot_loss_curve
 from attn.training.progress import TrainingDisplay, summary_table
-from attn.training.rundir import MetricsLog, create_run_dir, environment_info, runs_root
+from attn.training.rundir import MetricsLog, create_run_dir, environment_info, run_lock, runs_root
 from attn.training.seeds import dropout_seed
 from attn.training.task import Task
-from attn.training.trainer import Trainer, TrainResult, raise_if_diverged
+from attn.training.trainer import STOP, StopRequested, Trainer, TrainResult, raise_if_diverged, trainer_state_from
+
+Changes = dict[str, tuple[Any, Any]]  # dotted recipe key -> (value in the checkpoint, value now)
 
 # Peak dense bf16/fp16 tensor throughput, for model-FLOPs utilisation (datasheet figures).
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
@@ -68,6 +75,13 @@ class RunOptions:
 class RunOutcome:
     run_dir: Path
     summary: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 128 + the signal number for a run a signal stopped (130 for Ctrl-C, 143 for SIGTERM)."""
+        if self.summary.get("status") != "interrupted":
+            return 0
+        return 128 + signal.Signals[self.summary.get("signal") or "SIGINT"].value
 
 
 def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World]:
@@ -114,9 +128,10 @@ def check_resume_overrides(overrides: list[str], frozen: tuple[str, ...] = ()) -
 
 def run_recipe_file(run_dir: Path) -> Path:
     """``run_dir/recipe.yaml``, or the error that ``run_dir`` is not a run directory."""
+    check_folder(Path(run_dir), "run directory", CheckpointError)
     path = Path(run_dir) / "recipe.yaml"
     if not path.is_file():
-        raise UserError(f"'{run_dir}' is not a run directory (it has no recipe.yaml)")
+        raise CheckpointError(f"'{run_dir}' is not a run directory (it has no recipe.yaml)")
     return path
 
 
@@ -130,8 +145,11 @@ def start_single(
     return train_in_dir(recipe, task, run_dir, runtime, world, options)
 
 
-def resume_single(run_dir: Path, overrides: list[str]) -> tuple[Recipe, dict[str, Any]]:
-    """The recipe (the checkpoint's, with ``overrides``) and checkpoint to continue ``run_dir`` from ``last.pt``."""
+def resume_single(run_dir: Path, overrides: list[str]) -> tuple[Recipe, dict[str, Any], Changes]:
+    """The recipe, checkpoint and recipe changes to continue ``run_dir`` from ``last.pt`` with.
+
+    Nothing is written: the checkpoint and recipe.yaml are checked against each other first.
+    """
     run_dir = Path(run_dir)
     run_recipe_file(run_dir)
     check_resume_overrides(overrides)
@@ -139,8 +157,34 @@ def resume_single(run_dir: Path, overrides: list[str]) -> tuple[Recipe, dict[str
     if not last.is_file():
         raise CheckpointError(f"'{run_dir}' has no checkpoints/last.pt to resume from")
     checkpoint = load_checkpoint(last)
-    recipe = parse_recipe(checkpoint["recipe"], run_dir.parent.name)
-    return (recipe.replace(overrides) if overrides else recipe), checkpoint
+    check_checkpoint(checkpoint, last, resumable=True)
+    trainer_state_from(checkpoint["trainer"], last)  # a damaged trainer state stops here, before any file is touched
+    trained = stored_recipe(checkpoint["recipe"], last, run_dir.parent.name)
+    recipe, changes = continued_recipe(run_dir, trained, overrides)
+    return recipe, checkpoint, changes
+
+
+def continued_recipe(run_dir: Path, trained: Recipe, overrides: list[str]) -> tuple[Recipe, Changes]:
+    """The recipe a resumed run continues with, and what changed since ``trained`` (the checkpoint's).
+
+    The run's recipe.yaml is used (:func:`attn.recipe.reconcile_run_recipe`: its ``train.*`` edits
+    count, other differences are refused before anything is written); the command-line
+    ``overrides`` come on top.
+    """
+    written = reconcile_run_recipe(trained, run_recipe_file(run_dir))
+    recipe = written.replace(overrides) if overrides else written
+    return recipe, recipe_changes(trained, recipe)
+
+
+def record_recipe_changes(run_dir: Path, recipe: Recipe, changes: Changes, step: int | None, console: Console) -> None:
+    """Rewrite the run's recipe.yaml with the recipe it now continues with, with a comment saying what changed."""
+    path = Path(run_dir) / "recipe.yaml"
+    said = "; ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items())
+    history = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+    at = f" at step {step}" if step is not None else ""
+    note = f"# resumed{at} on {time.strftime('%Y-%m-%d %H:%M:%S')} with {said}"
+    atomic_write_text(path, "\n".join([*history, note]) + "\n" + recipe.to_yaml())
+    console.print(f"[yellow]note:[/] resuming with {said} (recorded in {path})", highlight=False)
 
 
 def train_in_dir(
@@ -153,16 +197,22 @@ def train_in_dir(
     checkpoint: dict[str, Any] | None = None,
     label: str | None = None,
     runs_left: int = 1,
+    changes: Changes | None = None,
 ) -> RunOutcome:
     """Train ``task`` with ``recipe`` in ``run_dir`` (new, or resumed from ``checkpoint``).
 
     ``run_dir`` None makes a new directory under the runs root once the model is built, so a
-    model that cannot be built leaves nothing behind. ``runs_left``: runs of this size still to
-    come, this one included (the folds of a cross-validation), for the time estimate.
+    model that cannot be built leaves nothing behind; a new directory that ends in an error before
+    its first checkpoint is removed. The directory is locked (:class:`~attn.training.rundir.RunLock`)
+    from here to the summary. ``runs_left``: runs of this size still to come, this one included (the
+    folds of a cross-validation), for the time estimate. ``changes`` (of a resumed recipe) are
+    written to its recipe.yaml.
     """
     cfg = recipe.train
-    console = options.console
     init = options.init if checkpoint is None else None
+    if world.is_main:
+        memory = estimate_memory(recipe, task.model_info(), runtime, cfg.batch_size // world.size)
+        check_run_fits(memory, runtime, run_dir or runs_root(options.runs_dir), resuming=checkpoint is not None)
     startup.mark("data")
     if options.hooks.before_model:
         options.hooks.before_model()
@@ -175,10 +225,58 @@ def train_in_dir(
     if world.distributed:  # same initial weights everywhere, different dropout per process
         torch.manual_seed(dropout_seed(cfg.seed, world.rank))
     check_run_trackers(recipe, world)
+    new_dir = run_dir is None
     if run_dir is None:
         run_dir = create_run_dir(runs_root(options.runs_dir), recipe.name) if world.is_main else Path("/nonexistent")
+    with run_lock(run_dir) if world.is_main else contextlib.nullcontext(), STOP:
+        try:
+            trainer, estimate, trackers = _start_trainer(
+                recipe, task, model, run_dir, runtime, world, options, checkpoint, label, changes, init, runs_left
+            )
+            wall_start = time.perf_counter()
+            with trainer.display:
+                result = trainer.run()
+        except BaseException:
+            if new_dir and world.is_main and not any((run_dir / "checkpoints").glob("*.pt")):
+                shutil.rmtree(run_dir, ignore_errors=True)  # nothing to resume: leave nothing half-written
+            raise
+        summary: dict[str, Any] = {}
+        if world.is_main:
+            summary = finish_run(
+                recipe, task, model, runtime, run_dir, result, time.perf_counter() - wall_start, options, estimate, init
+            )
+            trackers.finish(run_dir, summary)
+            if summary["status"] == "interrupted":
+                options.console.print(
+                    f"[yellow]interrupted[/] ({escape(summary['message'])}) at step {result.state.step}; last.pt "
+                    f"saved. Continue with: attn train --resume {escape(str(run_dir))}",
+                    highlight=False,
+                )
+    if options.hooks.after_training:
+        options.hooks.after_training()
+    raise_if_diverged(result)
+    return RunOutcome(run_dir, summary)
+
+
+def _start_trainer(
+    recipe: Recipe,
+    task: Task,
+    model: torch.nn.Module,
+    run_dir: Path,
+    runtime: Runtime,
+    world: World,
+    options: RunOptions,
+    checkpoint: dict[str, Any] | None,
+    label: str | None,
+    changes: Changes | None,
+    init: InitialWeights | None,
+    runs_left: int,
+) -> tuple[Trainer, RunEstimate, Any]:
+    """The trainer of a new run (its recipe.yaml and env.json written) or of a resumed one (restored),
+    the run's time estimate and its experiment trackers."""
+    cfg, console = recipe.train, options.console
     task.setup(runtime, world, cfg.batch_size // world.size)
-    startup.mark("data")
+    startup.mark("data")  # the copies to the device
     total_steps = _total_steps(cfg, task)
     if checkpoint is None:
         write_run_files(run_dir, recipe, runtime, world, init)
@@ -191,25 +289,10 @@ def train_in_dir(
             f"on {runtime.describe()}{f' x{world.size}' if world.distributed else ''} -> {escape(str(run_dir))}",
             highlight=False,
         )
-    trained = checkpoint["trainer"] if checkpoint else {}
-    estimate = estimate_run(
-        probe_step_cost(model, task, runtime, micro_batches=cfg.grad_accum_steps, split=task.split_batch),
-        cfg,
-        task,
-        device=runtime.describe(),
-        start_step=int(trained.get("step", 0)),
-        total_steps=total_steps,
-        elapsed_s=float(trained.get("elapsed_s", 0.0)),
-        final_full=None if cfg.final_eval == "none" else cfg.final_eval == "full",
-        eval_interval_s=cfg.eval_interval_s,
-    )
-    if world.is_main:
-        report_estimate(recipe, estimate, runtime, options, runs_left)
     payload = {"recipe": recipe.to_dict(), "extras": task.checkpoint_extras(), "model_info": task.model_info()}
     display = TrainingDisplay(
         console, total_steps, quiet=options.quiet or not world.is_main, label=label or recipe.name, items=task.items
     )
-    display.expect(estimate)
     trackers = start_trackers(recipe, task.metric, run_dir, world, checkpoint, console)
     trainer = Trainer(
         model=model,
@@ -225,29 +308,31 @@ def train_in_dir(
     )
     startup.mark("optimizer")
     if checkpoint is not None:
-        trainer.restore(checkpoint, run_dir / "checkpoints" / "last.pt")
+        with resumable_errors(run_dir / "checkpoints" / "last.pt"):
+            trainer.restore(checkpoint, run_dir / "checkpoints" / "last.pt")
         startup.mark("restore")
+        if world.is_main:
+            for folder in (run_dir, run_dir / "checkpoints"):
+                remove_stale_temporaries(folder)  # of atomic writes a killed process left behind
+            if changes:
+                record_recipe_changes(run_dir, recipe, changes, trainer.state.step, console)
         if total_steps is not None and trainer.state.step >= total_steps:
             console.print(f"run already finished its {total_steps} steps; extend it with train.max_steps=N")
-    wall_start = time.perf_counter()
-    with display:
-        result = trainer.run()
-    summary: dict[str, Any] = {}
+    estimate = estimate_run(
+        probe_step_cost(model, task, runtime, micro_batches=cfg.grad_accum_steps, split=task.split_batch),
+        cfg,
+        task,
+        device=runtime.describe(),
+        start_step=trainer.state.step,
+        total_steps=total_steps,
+        elapsed_s=trainer.state.elapsed_s,
+        final_full=None if cfg.final_eval == "none" else cfg.final_eval == "full",
+        eval_interval_s=cfg.eval_interval_s,
+    )
     if world.is_main:
-        summary = finish_run(
-            recipe, task, model, runtime, run_dir, result, time.perf_counter() - wall_start, options, estimate, init
-        )
-        trackers.finish(run_dir, summary)
-        if result.status == "interrupted":
-            console.print(
-                f"[yellow]interrupted[/] at step {result.state.step}; last.pt saved. Continue with: "
-                f"attn train --resume {escape(str(run_dir))}",
-                highlight=False,
-            )
-    if options.hooks.after_training:
-        options.hooks.after_training()
-    raise_if_diverged(result)
-    return RunOutcome(run_dir, summary)
+        report_estimate(recipe, estimate, runtime, options, runs_left)
+    display.expect(estimate)
+    return trainer, estimate, trackers
 
 
 def report_estimate(
@@ -335,15 +420,22 @@ def finish_run(
         summary["init_from"] = init.describe()
     best = run_dir / "checkpoints" / "best.pt"
     if recipe.train.final_eval != "none" and best.exists() and result.status != "diverged":
-        load_model_weights(model, load_checkpoint(best)["model"], best)
         full = recipe.train.final_eval == "full"
         final_start = time.perf_counter()
-        summary["best_checkpoint_eval"] = {
-            "split": "val",
-            "full_split": full,
-            **task.final_report(model, runtime, run_dir, full=full),
-        }
+        try:
+            with STOP.abortable():  # a stop signal here ends the evaluation at once; the summary is still written
+                load_model_weights(model, load_checkpoint(best)["model"], best)
+                report = task.final_report(model, runtime, run_dir, full=full)
+            summary["best_checkpoint_eval"] = {"split": "val", "full_split": full, **report}
+        except StopRequested:
+            summary["status"] = "interrupted"
+            summary["message"] = (
+                f"stopped by {STOP.signal.name if STOP.signal else 'a signal'} during the final evaluation "
+                f"(training had ended: {result.status})"
+            )
         summary["final_eval_s"] = time.perf_counter() - final_start
+    if summary["status"] == "interrupted":
+        summary["signal"] = STOP.signal.name if STOP.signal else "SIGINT"
     summary["process_wall_s"] = process_age_s()
     atomic_write_json(run_dir / "summary.json", summary)
     plot_loss_curve(

@@ -29,4 +29,26 @@ def build_task(recipe: Recipe, extras: dict[str, Any] | None = None, quiet: bool
     raise ValueError(f"no task for family {recipe.family!r}")
 
 
-__all__ = ["Task", "build_task"]
+def check_data(recipe: Recipe) -> str:
+    """Check a recipe's data as far as can be done without training; a one-line description of it.
+
+    Text: every corpus exists, is UTF-8 text and is long enough for the model's block size. EEG:
+    the recordings exist (HBN) and the subjects allow the recipe's splits or folds.
+    """
+    if recipe.family == "text":
+        from attn.datasets.text import load_text_data
+
+        data = load_text_data(recipe.data, recipe.model.block_size)
+        names = ", ".join(c.name for c in data.corpora)
+        return (
+            f"{names}: {data.train_chars:,} training and {data.val_chars:,} validation characters, "
+            f"{len(data.vocab)} distinct"
+        )
+    if recipe.family == "eeg":
+        from attn.datasets.eeg.load import check_eeg_data
+
+        return check_eeg_data(recipe.data, recipe.train.folds)
+    raise ValueError(f"no task for family {recipe.family!r}")
+
+
+__all__ = ["Task", "build_task", "check_data"]

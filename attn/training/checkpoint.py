@@ -7,9 +7,10 @@ file). Weights are always those of the plain model: no ``_orig_mod.`` (torch.com
 
 from __future__ import annotations
 
+import contextlib
 import io
-import pickle
-import zipfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,27 @@ import torch
 from torch import nn
 
 from attn.errors import CheckpointError
-from attn.fileio import atomic_write_bytes
+from attn.fileio import atomic_write_bytes, check_file
 
 FORMAT = "attn-checkpoint-1"
 _PREFIXES = ("_orig_mod.", "module.")
+
+# The schema of a checkpoint: the type of each top-level entry (None: may also be null).
+# ``format`` and ``model`` are required; a resumable checkpoint also needs RESUME_KEYS.
+SCHEMA: dict[str, tuple[type, ...]] = {
+    "format": (str,),
+    "model": (dict,),
+    "recipe": (dict,),
+    "extras": (dict,),
+    "model_info": (dict,),
+    "optimizer": (dict,),
+    "trainer": (dict,),
+    "task_state": (dict,),
+    "rng": (dict,),
+    "scaler": (dict, type(None)),
+    "rank_states": (list, type(None)),
+}
+RESUME_KEYS = ("optimizer", "trainer", "rng", "recipe", "model_info")
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -79,17 +97,24 @@ def save_checkpoint(path: Path, **content: Any) -> None:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and check a checkpoint; anything unreadable is a :class:`CheckpointError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' does not exist")
+    """Load a checkpoint and check its structure (:func:`check_checkpoint`); any problem is a :class:`CheckpointError`.
+
+    ``weights_only=True``: loading never runs code from the file.
+    """
+    path = check_file(Path(path), "checkpoint", CheckpointError)
     try:
-        content = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"checkpoint '{path}' is corrupt or not a torch checkpoint ({first[:200]})") from None
+        with warnings.catch_warnings():  # torch warns in several lines around some failures; the error says it all
+            warnings.simplefilter("ignore")
+            content = torch.load(path, map_location=map_location, weights_only=True)
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - an unreadable file can fail in many ways inside torch and pickle
+        raise CheckpointError(
+            f"checkpoint '{path}' is corrupt or not a torch checkpoint ({load_failure_reason(err)})"
+        ) from None
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not an attn checkpoint (format {FORMAT} expected)")
+    check_checkpoint(content, path)
     content["model"] = clean_state_dict(content["model"])
     return content
 
@@ -102,6 +127,57 @@ def evaluation_weights(content: dict[str, Any]) -> dict[str, torch.Tensor]:
     """
     average = content.get("ema")
     return clean_state_dict(average["weights"]) if average else content["model"]
+
+
+# Lines of torch's weights-only error that are advice (some of it unsafe: "set weights_only=False"), not the reason.
+_TORCH_ADVICE = ("Weights only load failed", "Please file an issue", "Check the documentation", "In PyTorch 2.6")
+
+
+def load_failure_reason(err: Exception) -> str:
+    """The one line of a ``torch.load`` error that says what is wrong with the file."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith(_TORCH_ADVICE)]
+    if reasons and "GLOBAL" in reasons[0]:
+        return f"it holds more than tensors and plain data, and attn never runs code from a file: {reasons[0][:200]}"
+    return (reasons or lines or [type(err).__name__])[0][:200]
+
+
+def check_checkpoint(content: dict[str, Any], path: Path, resumable: bool = False) -> None:
+    """Check a loaded checkpoint before anything uses it: entry types, weights as finite tensors.
+
+    With ``resumable`` the entries a resumed run needs (:data:`RESUME_KEYS`) must be there too.
+    """
+    required = ("format", "model", *(RESUME_KEYS if resumable else ()))
+    missing = [key for key in required if key not in content]
+    if missing:
+        raise CheckpointError(f"checkpoint '{path}' is incomplete: it lacks {', '.join(repr(k) for k in missing)}")
+    for key, types in SCHEMA.items():
+        if key in content and not isinstance(content[key], types):
+            allowed = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise CheckpointError(
+                f"checkpoint '{path}' is damaged: its '{key}' is a {type(content[key]).__name__}, not a {allowed}"
+            )
+    for name, value in content["model"].items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"checkpoint '{path}' is damaged: its weights must map names to tensors (found {name!r}: "
+                f"{type(value).__name__})"
+            )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(
+                f"checkpoint '{path}' has NaN or Inf weights (in '{name}'): it was saved from a run that "
+                f"diverged; use another checkpoint or train again"
+            )
+
+
+@contextlib.contextmanager
+def resumable_errors(source: Path) -> Iterator[None]:
+    """Turn what a checkpoint that does not fit raises while it is restored into one :class:`CheckpointError`."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint '{source}' cannot be resumed: {first[:200]}") from err
 
 
 def load_model_weights(model: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:

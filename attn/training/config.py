@@ -125,7 +125,12 @@ class TrainConfig:
         "full",
         help="at the end, evaluate the best checkpoint on the whole validation split (full) or on eval_batches batches (sampled)",
     )
-    seed: int = option(1337, help="random seed for initialisation, batches and dropout", min=0)
+    seed: int = option(
+        1337,
+        help="random seed for initialisation, batches and dropout (torch takes 64-bit seeds)",
+        min=0,
+        max=2**63 - 1,
+    )
     device: str = option("auto", help="auto, cpu, cuda, cuda:N or mps (the --device option overrides it)")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
         "auto", help="auto: bf16 autocast on CUDA, fp32 elsewhere"

@@ -13,7 +13,8 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Sequence
+import typing
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attn.errors import TrainingDiverged, UserError
+from attn.errors import CheckpointError, TrainingDiverged, UserError
 from attn.formatting import format_value
 from attn.models.registry import HasBlocks
 from attn.process import process_age_s, startup
@@ -70,6 +71,38 @@ class TrainerState:
     last_metrics: dict[str, float] = field(default_factory=dict)
 
 
+def trainer_state_from(stored: Any, source: Path) -> TrainerState:
+    """The :class:`TrainerState` stored in a checkpoint, each field checked against its declared type.
+
+    Missing fields keep their defaults (older checkpoints); unknown ones are refused (a newer attn).
+    """
+    hints = typing.get_type_hints(TrainerState)
+    unknown = sorted(set(stored) - set(hints))
+    if unknown:
+        raise CheckpointError(
+            f"checkpoint '{source}' has trainer-state fields this attn does not know ({', '.join(unknown)}): "
+            f"it was written by another version of attn"
+        )
+    for name, value in stored.items():
+        if not _has_type(value, hints[name]):
+            raise CheckpointError(f"checkpoint '{source}' is damaged: trainer state '{name}' is {value!r}")
+    return TrainerState(**stored)
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits a plain annotation: int, float (an int will do), dict[...], list[...], unions, None."""
+    if typing.get_args(hint) and typing.get_origin(hint) not in (dict, list):  # a union (X | None)
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    origin = typing.get_origin(hint) or hint
+    if origin is type(None):
+        return value is None
+    if isinstance(value, bool) and origin is not bool:
+        return False
+    if origin is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, origin) if isinstance(origin, type) else True
+
+
 @dataclass
 class TrainResult:
     status: str  # completed | early_stopped | time_budget | interrupted | diverged
@@ -85,28 +118,75 @@ class TrainResult:
     training: dict[str, Any] = field(default_factory=dict)  # how it trained: optimizer, evaluated weights
 
 
+class StopRequested(KeyboardInterrupt):
+    """Raised by a stop signal inside :meth:`StopFlag.abortable` (a phase with nothing to save)."""
+
+
 class StopFlag:
-    """Set by the first Ctrl-C (the loop then saves and stops); a second one aborts at once."""
+    """SIGINT (Ctrl-C) and SIGTERM (``kill``, ``timeout``, schedulers) ask the run to stop.
+
+    The first signal sets the flag; the training loop sees it at its next sync point, saves
+    ``last.pt`` at that step and stops. Inside :meth:`abortable` blocks (the final evaluation, which
+    only re-scores a saved checkpoint) the first signal raises :class:`StopRequested` at once. A
+    second signal raises ``KeyboardInterrupt`` at once anywhere. There is one flag per process
+    (:data:`STOP`); nested ``with`` blocks share it, and the previous handlers come back when the
+    outermost block ends. Signals only reach the main thread: elsewhere no handler is installed.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.set = False
-        self._previous: Any = None
+        self.signal: signal.Signals | None = None
+        self._depth = 0
+        self._abortable = False
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopFlag:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread (e.g. inside a test runner thread)
-            self._previous = None
+        if self._depth == 0:
+            self.set, self.signal = False, None
+            try:  # a signal ignored on purpose (nohup, a background job) stays ignored
+                ignored = {s for s in self.SIGNALS if signal.getsignal(s) is signal.SIG_IGN}
+                self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS if s not in ignored}
+            except ValueError:  # not the main thread (e.g. inside a test runner thread)
+                self._previous = {}
+        self._depth += 1
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.set:
             raise KeyboardInterrupt
-        self.set = True
+        self.set, self.signal = True, signal.Signals(signum)
+        if self._abortable:
+            raise StopRequested
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        self._depth -= 1
+        if self._depth == 0:
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous)
+            self._previous = {}
+
+    @contextlib.contextmanager
+    def abortable(self) -> Iterator[None]:
+        """A block that a stop signal ends at once with :class:`StopRequested` (also if one came before)."""
+        if self.set:
+            raise StopRequested
+        self._abortable = True
+        try:
+            yield
+        finally:
+            self._abortable = False
+
+
+STOP = StopFlag()
+"""The process's one stop flag (see :class:`StopFlag`)."""
+
+
+def weights_are_finite(model: nn.Module) -> bool:
+    """Whether every parameter of ``model`` is finite (one device sync)."""
+    flags = [torch.isfinite(p).all() for p in model.parameters() if p.is_floating_point()]
+    return bool(torch.stack(flags).all()) if flags else True
 
 
 class Trainer:
@@ -205,12 +285,16 @@ class Trainer:
             return self._train_step(step, progress)
 
     def restore(self, checkpoint: dict[str, Any], source: Path) -> None:
-        """Continue from a checkpoint: weights, optimizer, progress, random and data state."""
+        """Continue from a checkpoint: weights, optimizer, progress, random and data state.
+
+        metrics.jsonl is cut back last, so a checkpoint that does not fit fails with the run as it was
+        (:func:`attn.training.checkpoint.resumable_errors` names such a failure).
+        """
         load_model_weights(self.raw_model, checkpoint["model"], source)
         self.optimizer.load_state_dict(checkpoint["optimizer"], source)
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
-        self.state = TrainerState(**checkpoint["trainer"])
+        self.state = trainer_state_from(checkpoint["trainer"], source)
         if self.ema is not None:
             if checkpoint.get("ema"):
                 self.ema.load_state_dict(checkpoint["ema"])
@@ -356,7 +440,7 @@ class Trainer:
         mark = wall_start
         items_at_mark = state.items_seen
         elapsed_at_last_sync = state.elapsed_s
-        with StopFlag() as stop:
+        with STOP as stop:
             while True:
                 step = state.step
                 if self.total_steps is not None and step >= self.total_steps:
@@ -392,8 +476,10 @@ class Trainer:
                 if crossed_multiple(elapsed_at_last_sync, elapsed, cfg.eval_interval_s):
                     do_eval = do_ckpt = True  # rank 0's clock decides: do_eval is broadcast below
                 elapsed_at_last_sync = elapsed
-                diverged = not math.isfinite(mean_loss)
-                if self.world.is_main and not diverged:
+                # the loss was computed before this interval's updates: check their result too, so
+                # that no checkpoint is ever written from weights that went NaN or Inf
+                diverged = not math.isfinite(mean_loss) or not weights_are_finite(self.raw_model)
+                if self.world.is_main and math.isfinite(mean_loss):
                     self.metrics.append(
                         {
                             "kind": "train",
@@ -413,7 +499,7 @@ class Trainer:
                 do_ckpt = do_ckpt or do_eval
                 if diverged:
                     status = "diverged"
-                    message = self._diverged_message(step)
+                    message = self._diverged_message(step, math.isfinite(mean_loss))
                     break
                 early_stop = False
                 if do_eval or time_up:
@@ -432,7 +518,7 @@ class Trainer:
                 elif time_up:
                     status, message = "time_budget", f"time budget of {cfg.max_time_s:g} s reached"
                 elif interrupted:
-                    status, message = "interrupted", "interrupted by the user"
+                    status, message = "interrupted", f"stopped by {stop.signal.name if stop.signal else 'a signal'}"
                 state.elapsed_s = state.elapsed_s + (time.perf_counter() - wall_start)
                 wall_start = self._wall_start = time.perf_counter()
                 if do_ckpt or early_stop or time_up or interrupted:
@@ -467,11 +553,12 @@ class Trainer:
         factor = self.last_lr / self.cfg.lr
         return {f"{name}_lr": peak * factor for name, peak in self.optimizer.peak_lrs.items() if name != "adamw"}
 
-    def _diverged_message(self, step: int) -> str:
+    def _diverged_message(self, step: int, loss_finite: bool) -> str:
         kept = self.run_dir / "checkpoints" / "last.pt"
         keep = f"the last good checkpoint is kept in {kept}" if kept.exists() else "no checkpoint had been written yet"
+        what = "the weights" if loss_finite else "the training loss"
         return (
-            f"the training loss became NaN or Inf by step {step}; training stopped and {keep}. "
+            f"{what} became NaN or Inf by step {step}; training stopped and {keep}. "
             f"Try a lower train.lr, train.grad_clip, or train.precision=fp32"
         )
 

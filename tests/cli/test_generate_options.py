@@ -85,7 +85,7 @@ def test_top_p_and_temperature_ranges(run: Path) -> None:
     assert nucleus == "To" + trained.vocab.decode(list(expected)) + "\n"
     assert "--top-p must be in (0, 1]" in fails(run, "--top-p", 0)
     assert "--top-p must be in (0, 1]" in fails(run, "--top-p", 1.5)
-    assert "--temperature must be >= 0" in fails(run, "--temperature", -1)
+    assert "--temperature must be a finite number >= 0" in fails(run, "--temperature", -1)
 
 
 def test_samples_of_one_batch_are_the_samples_of_consecutive_seeds(run: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import torch
 import yaml
 
 import attn.training.trainer as trainer_module
-from tests.helpers import only_run_dir, read_records, run_cli
+from tests.helpers import attn_command, only_run_dir, read_records, run_cli
 
 cli = run_cli
 only_run = only_run_dir
@@ -167,7 +166,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
         (["train", "shakespeare_char_cpu", "--device", "cuda:7"], "device 'cuda:7'"),
         (["generate", "/no/such/run", "--seed", "x"], "does not exist"),
         (["eval", "/no/such/run"], "does not exist"),
-        (["train", "--resume", "/no/such/run"], "not a run directory"),
+        (["train", "--resume", "/no/such/run"], "run directory '/no/such/run' does not exist"),
     ],
 )
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -214,8 +213,7 @@ def test_every_command_has_help() -> None:
 @pytest.mark.slow
 def test_installed_entry_point_and_sigkill_resume(tmp_path: Path, recipe_file: Path) -> None:
     """Through the real `attn` script: a run killed with SIGKILL resumes from an intact checkpoint."""
-    exe = shutil.which("attn")
-    command = [exe] if exe else [sys.executable, "-m", "attn"]
+    command = attn_command()
     assert subprocess.run([*command, "--help"], capture_output=True).returncode == 0
     recipe = yaml.safe_load(recipe_file.read_text())
     recipe["train"].update(max_steps=150, eval_interval=10)

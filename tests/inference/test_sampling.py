@@ -74,7 +74,7 @@ def test_top_p_keeps_the_smallest_set_holding_p(top_p: float, kept: set[float]) 
     probs = [0.15, 0.5, 0.05, 0.3]  # not in order of probability
     logits = torch.tensor([probs]).log()
     expected = torch.tensor([[p / sum(kept) if p in kept else 0.0 for p in probs]])
-    torch.testing.assert_close(next_token_probs(logits, 1.0, top_p=top_p), expected)
+    torch.testing.assert_close(next_token_probs(logits, 1.0, top_p=top_p), expected.double())
     assert torch.isinf(nucleus_filter(logits, top_p)).sum() == len(probs) - len(kept)
 
 
@@ -85,7 +85,7 @@ def test_top_p_applies_after_the_temperature_and_top_k() -> None:
     probs = next_token_probs(logits, 0.5, top_k=3, top_p=0.9)
     expected = torch.zeros(1, 4)
     expected[0, :2] = tempered[:2] / tempered[:2].sum()
-    torch.testing.assert_close(probs, expected)
+    torch.testing.assert_close(probs, expected.double())
 
 
 @pytest.mark.parametrize("make", [transformer, lstm], ids=["transformer", "lstm"])
@@ -107,8 +107,8 @@ def test_the_key_value_cache_gives_the_same_samples_beyond_the_context() -> None
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"temperature": -0.1}, "--temperature must be >= 0"),
-        ({"temperature": math.nan}, "--temperature must be >= 0"),
+        ({"temperature": -0.1}, "--temperature must be a finite number >= 0"),
+        ({"temperature": math.nan}, "--temperature must be a finite number >= 0"),
         ({"top_p": 0.0}, "--top-p must be in (0, 1]"),
         ({"top_p": 1.5}, "--top-p must be in (0, 1]"),
         ({"top_k": 0}, "--top-k must be at least 1"),

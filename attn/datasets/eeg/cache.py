@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from attn.datasets.eeg.dataset import EEGDataset
-from attn.errors import UserError
+from attn.errors import UserError, describe_os_error
 from attn.fileio import atomic_writer
 from attn.process import MIB, user_cache_dir
 
@@ -96,10 +96,19 @@ def load_or_build(
         return cached
     dataset = build()
     if path is not None:
-        save_dataset(path, dataset)
-        if progress is not None:
-            size = path.stat().st_size / MIB
-            progress(f"cached {what} in {path} ({size:,.1f} MiB; attn cache list | clear manages the cache)")
+        try:
+            save_dataset(path, dataset)
+        except (OSError, UserError) as err:  # the cache only saves time: a run never fails for it
+            reason = describe_os_error(err) if isinstance(err, OSError) else str(err)
+            if progress is not None:
+                progress(
+                    f"could not write the EEG cache ({reason}); continuing without it "
+                    f"(set ATTN_CACHE to another folder, or data.cache=false)"
+                )
+        else:
+            if progress is not None:
+                size = path.stat().st_size / MIB
+                progress(f"cached {what} in {path} ({size:,.1f} MiB; attn cache list | clear manages the cache)")
     return dataset
 
 

@@ -23,7 +23,9 @@ class EEGDataConfig:
     n_subjects: int = option(40, help="simulated subjects", min=1, max=10000)
     trials_per_subject: int = option(60, help="simulated trials (windows) per subject", min=1, max=10000)
     seed: int = option(0, help="simulator seed: the same seed gives the same data", min=0)
-    root: Optional[str] = option(None, help="hbn: folder of a BIDS dataset (or of several releases)")
+    root: Optional[str] = option(
+        None, help="hbn: folder of a BIDS dataset (or of several releases), relative to the recipe file", path=True
+    )
     releases: list[str] = option([], help="hbn: subfolders of root to read, e.g. [R1, R2]; empty reads root itself")
     subjects: Optional[int] = option(
         None, help="hbn: read at most this many subjects (the first by id, after exclusions), for quick tries", min=1

@@ -17,6 +17,7 @@ challenge's L100 releases). Each window is +0.5..+2.5 s after the stimulus, in m
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from attn.datasets.eeg.config import EEGDataConfig
 from attn.datasets.eeg.dataset import N_CHANNELS, N_TIMES, SFREQ, WINDOW_START_S, EEGDataset
 from attn.datasets.eeg.montage import CHANNEL_NAMES
 from attn.errors import DataError
+from attn.fileio import check_folder, read_text_file
 
 TASK = "contrastChangeDetection"
 TRIAL_START = "contrastTrial_start"
@@ -68,12 +70,10 @@ class TrialTable:
 
 def find_recordings(root: Path, releases: list[str]) -> list[Path]:
     """The CCD recordings under ``root`` (or its ``releases`` subfolders), sorted by path."""
-    if not root.is_dir():
-        raise DataError(f"HBN root folder {root} does not exist")
+    check_folder(root, "HBN root folder (data.root)", DataError)
     folders = [root / r for r in releases] if releases else [root]
     for folder in folders:
-        if not folder.is_dir():
-            raise DataError(f"HBN release folder {folder} does not exist (data.releases: {releases})")
+        check_folder(folder, f"HBN release folder (data.releases: {releases})", DataError)
     found: dict[Path, Path] = {}
     for folder in folders:
         for path in sorted(folder.rglob(f"sub-*_task-{TASK}*_eeg.*")):
@@ -105,10 +105,10 @@ def read_events(path: Path) -> list[tuple[float, str]]:
     """
     if not path.is_file():
         raise DataError(f"recording has no events file: {path} is missing")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        rows = list(reader)
-        columns = set(reader.fieldnames or ())
+    text = read_text_file(path, "events file (BIDS requires UTF-8)", DataError)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t")
+    rows = list(reader)
+    columns = set(reader.fieldnames or ())
     names = [c for c in ("value", "trial_type") if c in columns]
     if "onset" not in columns or not names:
         raise DataError(f"{path} needs the columns onset and value (or trial_type)")
@@ -220,7 +220,7 @@ def excluded_subjects(cfg: EEGDataConfig) -> set[str]:
     return {f"sub-{label}" for label in labels}
 
 
-def _selected_recordings(cfg: EEGDataConfig) -> tuple[list[Path], list[str]]:
+def selected_recordings(cfg: EEGDataConfig) -> tuple[list[Path], list[str]]:
     """The recordings to read and the excluded subjects that were found (sorted)."""
     found = find_recordings(Path(cfg.root).expanduser(), list(cfg.releases))
     excluded = excluded_subjects(cfg)
@@ -259,7 +259,7 @@ def load_hbn(cfg: EEGDataConfig, progress: Callable[[str], None] | None = None) 
     """All usable CCD windows of the recordings that ``cfg`` selects (cached when ``cfg.cache``)."""
     if not cfg.root:
         raise DataError("data.root must name the HBN BIDS folder when data.source is 'hbn'")
-    recordings, left_out = _selected_recordings(cfg)
+    recordings, left_out = selected_recordings(cfg)
     for path in recordings:  # fail before the slow part if an events file is missing
         if not events_path(path).is_file():
             raise DataError(f"recording has no events file: {events_path(path)} is missing")

@@ -89,7 +89,13 @@ def subjects_by_split(dataset: EEGDataset, split: dict[str, np.ndarray]) -> dict
 
 def fold_splits(dataset: EEGDataset, k: int, val_fraction: float, seed: int) -> list[dict[str, np.ndarray]]:
     """Window indices ``{"train", "val", "test"}`` of each of ``k`` subject folds."""
-    n = dataset.n_subjects
+    return subject_fold_splits(np.asarray(dataset.subjects), k, val_fraction, seed)
+
+
+def subject_fold_splits(subjects: np.ndarray, k: int, val_fraction: float, seed: int) -> list[dict[str, np.ndarray]]:
+    """:func:`fold_splits` of windows whose subjects are ``subjects`` (one id per window)."""
+    subjects = np.asarray(subjects)
+    n = int(len(np.unique(subjects)))
     if k > n:
         raise DataError(
             f"train.folds={k} is more than the {n} subjects in the data: every fold needs "
@@ -105,7 +111,6 @@ def fold_splits(dataset: EEGDataset, k: int, val_fraction: float, seed: int) -> 
             f"train.folds={k} with {n} subjects leaves fewer than 2 subjects per fold for "
             f"training and validation (lower train.folds or add subjects)"
         )
-    subjects = np.asarray(dataset.subjects)
     folds = []
     for rest, held in subject_kfold(subjects, k, seed):
         inner = subject_split(subjects[rest], val_fraction, 0.0, seed)
