@@ -16,7 +16,7 @@ evaluation that found it ("time to best"), the process's wall time from start to
 data, compile and the final evaluation included), training tokens/s.
 
 The variant groups:
-- "ablations": `base` is benchmarks/recipes/nanogpt_fast_2026-11.yaml, shakespeare_char_fast as it was until 2026-12-02 (nanoGPT's 6 x 384 architecture, AdamW 2e-3, cosine,
+- "ablations": `base` is shakespeare_char_fast (nanoGPT's 6 x 384 architecture, AdamW 2e-3, cosine,
   dropout 0.2, eager step as one CUDA graph) at 2000 steps of 64 x 256 with a whole-split final
   evaluation; every other variant changes exactly one model or trainer option of it. Muon has no
   capturable mode, so Muon variants run without CUDA graphs (the trainer says so): compare their

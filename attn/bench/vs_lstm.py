@@ -56,6 +56,7 @@ _GPU_PROBE = (
 TUNED_LSTM: dict[str, LSTMSettings] = {
     "shakespeare_char": LSTMSettings(2e-3, 0.4, _GPU_PROBE),
     "shakespeare_char_fast": LSTMSettings(2e-3, 0.4, _GPU_PROBE),
+    "shakespeare_char_modern": LSTMSettings(2e-3, 0.4, _GPU_PROBE),
     "shakespeare_char_cpu": LSTMSettings(
         8e-3,
         0.0,

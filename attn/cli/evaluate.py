@@ -39,8 +39,9 @@ def evaluate(
     attention_maps: bool = typer.Option(
         False,
         "--attention-maps",
-        help="Also write PNG heat maps of every layer and head for --text (one per head and one per layer with "
-        "all its heads), with entropy, sparsity and head diversity.",
+        help="Also draw attention. Text: PNG heat maps of every layer and head for --text (one per head and one per "
+        "layer with all its heads), with entropy, sparsity and head diversity. EEG (model.readout attention or "
+        "latency): the readout's weights over time for the split's first windows, with the true response time.",
     ),
     text: Optional[str] = typer.Option(
         None,
@@ -62,7 +63,8 @@ def evaluate(
     Examples:\n
       attn eval\n
       attn eval runs/eeg_sparse_lightweight/20261123-101500 --split test\n
-      attn eval RUN_DIR --attention-maps --text "To be or not to be"
+      attn eval RUN_DIR --attention-maps --text "To be or not to be"\n
+      attn eval EEG_RUN_DIR --split test --attention-maps
     """
     from attn.inference import load_trained
     from attn.inference.evaluate import check_request, evaluate_cross_validation, evaluate_trained, is_cross_validation
@@ -70,8 +72,6 @@ def evaluate(
 
     if checkpoint not in ("best", "last"):
         raise UserError(f"--checkpoint must be best or last (got {checkpoint!r})")
-    if attention_maps and not text:
-        raise UserError("--attention-maps needs --text TEXT (the characters whose attention is drawn)")
     run_dir = run_dir or latest_run(runs_root(runs_dir))
     if is_cross_validation(run_dir):
         if attention_maps:
@@ -89,15 +89,28 @@ def evaluate(
         raise UserError(f"--fold applies to cross-validation runs; '{run_dir}' is a single run")
     trained = load_trained(run_dir, checkpoint, "cpu")
     check_request(trained.recipe, split)
-    if attention_maps:
+    if attention_maps and trained.recipe.family == "eeg":
+        from attn.inference.readout_maps import check_readout_maps
+
+        check_readout_maps(trained)
+    elif attention_maps:
         from attn.inference.attention_maps import check_attention_maps
 
+        if not text:
+            raise UserError("--attention-maps needs --text TEXT (the characters whose attention is drawn)")
         check_attention_maps(trained)
     result = evaluate_trained(trained, run_dir, split=split, device=device, full=not sampled)
     result.pop("predictions", None)
     written = [result["file"]]
     err_console.print(eval_table(result))
-    if attention_maps:
+    if attention_maps and trained.recipe.family == "eeg":
+        from attn.inference.readout_maps import write_readout_maps
+
+        files = write_readout_maps(trained, run_dir, split=split, device=device)
+        err_console.print(plain(f"wrote the readout's weights over time to {files[0]}"))
+        result["attention_maps"] = {"folder": str(files[0].parent), "files": [str(f) for f in files]}
+        written += [str(f) for f in files]
+    elif attention_maps:
         from attn.inference.attention_maps import write_attention_maps
 
         report = write_attention_maps(trained, run_dir, text or "")

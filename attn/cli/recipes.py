@@ -233,10 +233,33 @@ def keys(
 
 @recipes_app.command("models")
 @user_errors
-def models(json_output: bool = _JSON) -> None:
-    """The model names a recipe's model.name can take."""
+def models(
+    json_output: bool = _JSON,
+    braindecode: bool = typer.Option(
+        False,
+        "--braindecode",
+        help="Also try every braindecode model at 129 channels x 200 samples (100 Hz) and list which build here "
+        "for model.name eeg-braindecode, model.arch NAME (about 20 s; needs the braindecode extra).",
+    ),
+) -> None:
+    """The model names a recipe's model.name can take (and, with --braindecode, the model.arch names)."""
     import attn.models.catalog  # noqa: F401
     from attn.models import model_specs
+
+    if braindecode:
+        from attn.models.eeg_braindecode import braindecode_archs
+
+        archs = [{"arch": name, "builds": status} for name, status in braindecode_archs().items()]
+        if json_output:
+            print_json(archs)
+            return
+        table = Table(title="braindecode models for eeg-braindecode (model.arch)", title_justify="left")
+        table.add_column("model.arch", style="bold", no_wrap=True)
+        table.add_column("builds at (129, 1, 200, 100 Hz)")
+        for row in archs:
+            table.add_row(plain(row["arch"]), plain(row["builds"]))
+        console.print(table)
+        return
 
     rows = [{"name": spec.name, "family": spec.task, "description": spec.description} for spec in model_specs()]
     if json_output:

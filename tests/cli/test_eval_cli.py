@@ -155,3 +155,34 @@ def test_eval_defaults_to_the_newest_run(tmp_path: Path, recipe_file: Path, monk
     result = run_cli("eval")
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{newer / 'eval-val.json'}\n"
+
+
+def test_eeg_attention_maps_draw_the_readout_over_time(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers import eeg_recipe, write_recipe
+
+    recipe = eeg_recipe(epochs=1)
+    recipe["model"] = {"name": "eeg-sparse-lightweight", "readout": "latency", "positional_encoding": "sinusoidal"}
+    assert run_cli("train", write_recipe(tmp_path, recipe), "--runs-dir", tmp_path / "runs", "-q").exit_code == 0
+    run = only_run_dir(tmp_path / "runs")
+    result = run_cli("eval", run, "--split", "test", "--attention-maps", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    png = run / "attention_maps" / "readout_test.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stats = json.loads((run / "attention_maps" / "readout_test.json").read_text())
+    assert stats["readout"] == "latency" and len(stats["token_times_s"]) == 50
+    split = json.loads((run / "split.json").read_text())["subjects"]["test"]
+    for window in stats["windows"]:
+        assert sum(window["weights"]) == pytest.approx(1.0, abs=1e-5) and window["subject"] in split
+        # the expected time is the weights' expectation over the token times
+        expected = sum(w * t for w, t in zip(window["weights"], stats["token_times_s"]))
+        assert window["expected_time_s"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_eeg_attention_maps_need_an_attention_readout(tmp_path: Path, eeg_recipe_file: Path) -> None:
+    assert run_cli("train", eeg_recipe_file, "--runs-dir", tmp_path / "runs", "-q").exit_code == 0
+    run = only_run_dir(tmp_path / "runs")
+    result = run_cli("eval", run, "--attention-maps", "--device", "cpu")
+    assert result.exit_code == 2 and "model.readout=attention or latency" in result.output
+    assert not (run / "eval-val.json").exists()  # refused before any work

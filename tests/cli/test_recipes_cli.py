@@ -83,3 +83,16 @@ def test_copy_of_a_recipe_file_without_a_description(tmp_path: Path) -> None:
     assert run_cli("recipes", "copy", source, copy).exit_code == 0
     recipe = load_recipe(str(copy))
     assert recipe.name == "copy" and recipe.description == f"copy of recipe file {source}"
+
+
+def test_recipes_models_braindecode_lists_the_zoo_or_says_why_not() -> None:
+    from attn.models.eegnex import braindecode_problem
+
+    result = run_cli("recipes", "models", "--braindecode", "--json")
+    if braindecode_problem() is None:  # braindecode imports here: every class with whether it builds
+        import json
+
+        archs = {row["arch"]: row["builds"] for row in json.loads(result.stdout)}
+        assert archs.get("EEGNeX") == "ok"
+    else:
+        assert result.exit_code == 2 and "braindecode" in result.output and "Traceback" not in result.output
