@@ -44,9 +44,7 @@ from train_process import best_whole_split, error_line, run_train, time_to_best
 
 from attn.bench.report import fmt, markdown_table
 
-BASE = str(
-    Path(__file__).resolve().parent / "recipes" / "nanogpt_fast_2026-11.yaml"
-)  # shakespeare_char_fast until 2026-12-02
+BASE = "shakespeare_char_fast"
 Settings = dict[str, str]  # recipe key -> value as written on the command line; later dicts win
 
 EQUAL_STEPS: Settings = {

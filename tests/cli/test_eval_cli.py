@@ -52,7 +52,7 @@ def test_attention_maps_of_a_run_without_them_fail_before_evaluating(
     forbid_evaluation(monkeypatch)
     before = sorted(p.name for p in eeg_run.iterdir())
     result = run_cli("eval", eeg_run, "--attention-maps", "--text", "abc")
-    assert result.exit_code == 2 and "needs a text run" in result.stderr
+    assert result.exit_code == 2 and "model.readout=attention or latency" in result.stderr
     assert sorted(p.name for p in eeg_run.iterdir()) == before  # nothing written
 
 
