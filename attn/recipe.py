@@ -94,6 +94,19 @@ class EEGTrainConfig(TrainConfig):
         return "adaptive" if self.adaptive_augmentation else self.augmentation
 
 
+# The family of every built-in model, known without importing the models (and torch) for listings;
+# tests/test_recipe.py checks it against the registry.
+MODEL_FAMILIES = {
+    "char-transformer": "text",
+    "char-lstm": "text",
+    "eeg-cnn": "eeg",
+    "eeg-sparse-lightweight": "eeg",
+    "eeg-sparse-improved": "eeg",
+    "eeg-eegnex": "eeg",
+    "eeg-braindecode": "eeg",
+}
+
+
 @dataclass(frozen=True)
 class Family:
     """What a task family adds to the recipe format: its data section and its train section."""

@@ -129,3 +129,11 @@ def test_override_does_not_mutate_the_input() -> None:
     raw = {"train": {"lr": 1.0}}
     out = apply_overrides(raw, ["train.lr=2"])
     assert raw == {"train": {"lr": 1.0}} and out["train"]["lr"] == 2
+
+
+def test_the_torch_free_model_families_match_the_registry() -> None:
+    import attn.models.catalog  # noqa: F401
+    from attn.models import model_specs
+    from attn.recipe import MODEL_FAMILIES
+
+    assert MODEL_FAMILIES == {spec.name: spec.task for spec in model_specs()}

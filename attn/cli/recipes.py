@@ -33,19 +33,20 @@ def recipe_listing() -> list[dict[str, Any]]:
     """Every built-in recipe: name, family, model, description and measured times (attn/recipes/timings.py)."""
     from dataclasses import asdict
 
-    from attn.recipe import builtin_recipes, load_recipe
+    from attn.recipe import MODEL_FAMILIES, builtin_recipes, merge_base, read_recipe_file
     from attn.recipes.timings import DEVICES, expected_time
 
     rows = []
-    for name in builtin_recipes():
-        recipe = load_recipe(name)
+    for name, path in builtin_recipes().items():
+        raw = merge_base(read_recipe_file(path, name), path)  # as written: no model import, so no torch
+        model = str(raw["model"]["name"])
         times = {device: expected_time(name, device) for device in DEVICES}
         rows.append(
             {
                 "name": name,
-                "family": recipe.family,
-                "model": recipe.model_name,
-                "description": recipe.description,
+                "family": MODEL_FAMILIES[model],
+                "model": model,
+                "description": raw.get("description", ""),
                 "expected_time": {d: asdict(t) if t else None for d, t in times.items()},
             }
         )

@@ -66,3 +66,8 @@ def test_commands_that_do_not_train_import_no_training_plotting_or_compiler(text
 def test_help_of_every_command_starts_without_torch(command: str) -> None:
     modules = imports_of(command, "--help")
     assert "torch" not in modules and not unneeded(modules)
+
+
+@pytest.mark.slow
+def test_listing_the_recipes_needs_no_torch() -> None:
+    assert "torch" not in imports_of("recipes", "list")
