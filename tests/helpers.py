@@ -143,3 +143,12 @@ def independent_nrmse(y_true: list[float], y_pred: list[float]) -> float:
     mean = math.fsum(y_true) / n
     rmse = math.sqrt(math.fsum((p - t) ** 2 for t, p in zip(y_true, y_pred)) / n)
     return rmse / math.sqrt(math.fsum((t - mean) ** 2 for t in y_true) / n)
+
+
+def make_eeg_model(name: str, n_channels: int = 129, n_times: int = 200, **cfg: Any) -> Any:
+    """The registered EEG model ``name`` with ``cfg`` as its model section (validated like a recipe's)."""
+    from attn.models.registry import build_model, get_model_spec
+    from attn.schema import build_section
+
+    spec = get_model_spec(name)
+    return build_model(name, build_section(spec.config, cfg, "model"), n_channels=n_channels, n_times=n_times)

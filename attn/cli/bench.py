@@ -229,19 +229,14 @@ def attention(
         raise UserError(str(err)) from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device '{device}' was asked for but CUDA is not available; use --device cpu")
+    sizes = ("d_model", "batch", "heads", "repeats", "warmup", "dtype", "causal")
     command = _command(
         "attention",
         device=device,
         lengths=lengths,
         methods=methods,
-        d_model=d_model,
-        batch=batch,
-        heads=heads,
-        repeats=repeats,
-        warmup=warmup,
-        dtype=dtype,
-        causal=causal,
         runs_dir=runs_dir,
+        **{name: getattr(settings, name) for name in sizes},
     )
     out = create_bench_dir("attention", runs_dir)
     report = run_attention_bench(

@@ -15,10 +15,22 @@ def write_corpus(path: Path) -> Path:
     return make_corpus(path, n_chars=4000)
 
 
-@pytest.fixture
-def tiny_text_recipe(tmp_path: Path) -> Path:
-    corpus = write_corpus(tmp_path / "corpus.txt")
-    recipe = {
+def tiny_bench_recipe(corpus: Path, **train: object) -> dict:
+    """A 1-layer, 16-wide transformer on ``corpus`` for bench tests (``train`` overrides its train keys)."""
+    settings = {
+        "batch_size": 4,
+        "max_steps": 100,
+        "lr": 3e-3,
+        "min_lr": 3e-4,
+        "warmup_steps": 2,
+        "eval_interval": 4,
+        "eval_batches": 1,
+        "log_interval": 2,
+        "seed": 3,
+        "device": "cpu",
+        **train,
+    }
+    return {
         "name": "tiny_bench",
         "description": "tiny transformer for bench tests",
         "data": {"corpora": [str(corpus)]},
@@ -30,19 +42,12 @@ def tiny_text_recipe(tmp_path: Path) -> Path:
             "block_size": 8,
             "dropout": 0.0,
         },
-        "train": {
-            "batch_size": 4,
-            "max_steps": 100,
-            "lr": 3e-3,
-            "min_lr": 3e-4,
-            "warmup_steps": 2,
-            "eval_interval": 4,
-            "eval_batches": 1,
-            "log_interval": 2,
-            "seed": 3,
-            "device": "cpu",
-        },
+        "train": settings,
     }
+
+
+@pytest.fixture
+def tiny_text_recipe(tmp_path: Path) -> Path:
     path = tmp_path / "tiny_bench.yaml"
-    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    path.write_text(yaml.safe_dump(tiny_bench_recipe(write_corpus(tmp_path / "corpus.txt"))), encoding="utf-8")
     return path

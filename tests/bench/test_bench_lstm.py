@@ -27,34 +27,10 @@ def jsonl(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.bench.conftest import write_corpus  # module-scoped: build the recipe here
+    from tests.bench.conftest import tiny_bench_recipe, write_corpus  # module-scoped: build the recipe here
 
     root = tmp_path_factory.mktemp("vs_lstm")
-    corpus = write_corpus(root / "corpus.txt")
-    recipe = {
-        "name": "tiny_bench",
-        "data": {"corpora": [str(corpus)]},
-        "model": {
-            "name": "char-transformer",
-            "n_layer": 1,
-            "n_head": 2,
-            "d_model": 16,
-            "block_size": 8,
-            "dropout": 0.0,
-        },
-        "train": {
-            "batch_size": 4,
-            "max_steps": 100,
-            "lr": 3e-3,
-            "min_lr": 3e-4,
-            "warmup_steps": 2,
-            "eval_interval": None,
-            "eval_batches": 1,
-            "log_interval": 2,
-            "seed": 3,
-            "device": "cpu",
-        },
-    }
+    recipe = tiny_bench_recipe(write_corpus(root / "corpus.txt"), eval_interval=None)
     (root / "tiny.yaml").write_text(yaml.safe_dump(recipe))
     result = cli(
         "bench",

@@ -13,21 +13,12 @@ from attn.attention.positional import sinusoidal_positions
 from attn.attention.sparse import SparseTokenAttention
 from attn.errors import RecipeError
 from attn.models import eeg_cnn, eeg_sparse, eegnex  # noqa: F401  (registers the models)
-from attn.models.registry import build_model, get_model_spec
+from attn.models.registry import get_model_spec
 from attn.schema import build_section
+from tests.helpers import make_eeg_model as make
 
 OWN_MODELS = ["eeg-cnn", "eeg-sparse-lightweight", "eeg-sparse-improved"]
 SPARSE_MODELS = ["eeg-sparse-lightweight", "eeg-sparse-improved"]
-
-
-def make(name: str, n_channels: int = 129, n_times: int = 200, **cfg):
-    spec = get_model_spec(name)
-    return build_model(name, build_section(spec.config, cfg, "model"), n_channels=n_channels, n_times=n_times)
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
 
 
 def test_registered_as_eeg_models():

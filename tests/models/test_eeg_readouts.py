@@ -12,21 +12,12 @@ from attn.datasets.eeg import dataset as eeg_dataset
 from attn.errors import RecipeError
 from attn.models import eeg_readouts, eeg_sparse  # noqa: F401  (registers the models)
 from attn.models.eeg_readouts import AttentionPooling, LatencyReadout, plot_readout_weights, token_times
-from attn.models.registry import HasReadoutWeights, build_model, get_model_spec
+from attn.models.registry import HasReadoutWeights, get_model_spec
 from attn.schema import build_section
+from tests.helpers import make_eeg_model as make
 
 SPARSE_MODELS = ["eeg-sparse-lightweight", "eeg-sparse-improved"]
 READOUTS = ["mean", "attention", "latency"]
-
-
-def make(name: str, n_channels: int = 129, n_times: int = 200, **cfg):
-    spec = get_model_spec(name)
-    return build_model(name, build_section(spec.config, cfg, "model"), n_channels=n_channels, n_times=n_times)
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
 
 
 def np_softmax(scores: np.ndarray) -> np.ndarray:
