@@ -33,8 +33,10 @@ def test_out_of_range_values_name_the_key(override: str, message: str) -> None:
 
 
 def test_settings_of_an_option_that_is_off_are_allowed_and_unused() -> None:
-    recipe = load_recipe("shakespeare_char_cpu", ["train.muon_lr=0.05", "train.decay_fraction=0.3"])
+    off = ["train.optimizer=adamw", "train.schedule=cosine"]
+    recipe = load_recipe("shakespeare_char_cpu", [*off, "train.muon_lr=0.05", "train.decay_fraction=0.3"])
     assert recipe.train.optimizer == "adamw" and recipe.train.schedule == "cosine"
+    assert recipe.train.muon_lr == 0.05 and recipe.train.decay_fraction == 0.3
 
 
 def test_every_new_key_is_documented() -> None:
