@@ -18,9 +18,9 @@ data, compile and the final evaluation included), training tokens/s.
 The variant groups:
 - "ablations": `base` is shakespeare_char_fast (nanoGPT's 6 x 384 architecture, AdamW 2e-3, cosine,
   dropout 0.2, eager step as one CUDA graph) at 2000 steps of 64 x 256 with a whole-split final
-  evaluation; every other variant changes exactly one model or trainer option of it. Muon has no
-  capturable mode, so Muon variants run without CUDA graphs (the trainer says so): compare their
-  losses at equal steps, not their times.
+  evaluation; every other variant changes exactly one model or trainer option of it. Muon cannot be
+  captured: under train.cuda_graphs it steps eagerly after each replay of the captured rest, so Muon
+  variants pay Python launch costs the others do not: compare their losses at equal steps, not their times.
 - "leave-one-out": `modern` turns every model option on (rope, rmsnorm, qk_norm, relu2, untied
   head, zero-initialised projections) with Muon (0.02, AdamW 2e-3 for the rest), wsd (decay to 0
   over the last 15%) and EMA 0.999; each `modern-no-X` turns one off.

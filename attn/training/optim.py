@@ -14,6 +14,7 @@ Muon's matrices decay by ``muon_weight_decay`` (decoupled, scaled by Muon's lear
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -33,9 +34,10 @@ class Optimizers:
         self.peak_lrs = peak_lrs
         self.notice = notice  # why the run's train.optimizer could not be used as asked, if it could not
 
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return [group for optimizer in self.optimizers.values() for group in optimizer.param_groups]
+    def param_groups(self, only: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The parameter groups of every optimizer, or of those named in ``only``."""
+        chosen = [opt for name, opt in self.optimizers.items() if only is None or name in only]
+        return [group for optimizer in chosen for group in optimizer.param_groups]
 
     def uses(self, name: str) -> bool:
         return name in self.optimizers
@@ -50,9 +52,15 @@ class Optimizers:
                 else:
                     group["lr"] = lr
 
-    def step(self, scaler: torch.amp.GradScaler | None = None) -> None:
-        """One update of every optimizer (through ``scaler`` under fp16 loss scaling)."""
-        for optimizer in self.optimizers.values():
+    def capturable(self) -> list[str]:
+        """The optimizers a CUDA graph can replay: AdamW (``capturable``), not Muon (its learning rate is a host number)."""
+        return [name for name in self.optimizers if name != "muon"]
+
+    def step(self, scaler: torch.amp.GradScaler | None = None, only: Sequence[str] | None = None) -> None:
+        """One update of every optimizer, or of those named in ``only`` (through ``scaler`` under fp16 loss scaling)."""
+        for name, optimizer in self.optimizers.items():
+            if only is not None and name not in only:
+                continue
             if scaler is None:
                 optimizer.step()
             else:

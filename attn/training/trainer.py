@@ -10,6 +10,7 @@ evaluation and checkpoint steps, never every step.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal
 import time
@@ -238,7 +239,14 @@ class Trainer:
                 display.note(f"[yellow]note:[/] CUDA graphs switched off: {reason}")
             else:
                 params = [p for p in model.parameters() if p.requires_grad]
-                self.graph_step = CudaGraphStep(self._update, self.optimizer.param_groups, params)
+                captured = self.optimizer.capturable()
+                eager = [name for name in self.optimizer.optimizers if name not in captured]
+                self.graph_step = CudaGraphStep(
+                    functools.partial(self._update, optimizers=captured),
+                    self.optimizer.param_groups(captured),
+                    params,
+                    after=functools.partial(self.optimizer.step, only=eager) if eager else None,
+                )
 
     def _cuda_graphs_unsupported(self) -> str | None:
         if self.runtime.device.type != "cuda":
@@ -250,11 +258,6 @@ class Trainer:
         if self.runtime.compile:
             return (
                 "not combined with torch.compile (train.compile_mode=reduce-overhead gives compiled code CUDA graphs)"
-            )
-        if self.optimizer.uses("muon"):
-            return (
-                "torch.optim.Muon cannot be captured (it has no capturable mode and reads its learning rate as a "
-                "host number, so a graph would freeze the schedule); train.compile speeds up the model instead"
             )
         return None
 
@@ -372,8 +375,10 @@ class Trainer:
             self.ema.update()
         return loss
 
-    def _update(self, batch: Any, clear_grads: bool = True) -> torch.Tensor:
-        """Forward and backward of each micro-batch, clipping and the optimizer step (what a CUDA graph captures).
+    def _update(self, batch: Any, clear_grads: bool = True, optimizers: Sequence[str] | None = None) -> torch.Tensor:
+        """Forward and backward of each micro-batch, clipping and the step of ``optimizers`` (default: all).
+
+        This is what a CUDA graph captures, with the optimizers it can replay (Muon runs after it).
 
         With ``grad_accum_steps`` k > 1 the batch is split into k micro-batches, and each one's
         mean loss is weighted by its share of the batch's items, so the accumulated gradient and
@@ -398,7 +403,7 @@ class Trainer:
             self.optimizer.unscale_(self.scaler)
         if self.cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step(self.scaler)
+        self.optimizer.step(self.scaler, only=optimizers)
         if clear_grads:
             self.optimizer.zero_grad(set_to_none=True)
         assert total is not None

@@ -243,3 +243,43 @@ def test_a_time_cadence_evaluates_at_the_first_log_point_past_each_multiple(
     assert [r["step"] for r in evals] == [3, 5, 8, 10]
     assert [r["elapsed_s"] for r in evals] == [3.0, 5.0, 8.0, 10.0]  # the clock when the evaluated weights existed
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["trainer"]["step"] == 10
+
+
+class CudaLineTask(LineTask):
+    """LineTask with its batches on the GPU (the CUDA graph reads device tensors)."""
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = super().next_batch()
+        return x.cuda(), y.cuda()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_a_cuda_graph_step_trains_like_the_eager_step(tmp_path: Path, optimizer: str) -> None:
+    """Muon is not captured but runs after each replay; the weights must follow the eager run's."""
+    gpu = resolve_runtime("cuda", "fp32", False)
+    weights = []
+    for graphs in (False, True):
+        cfg = config(optimizer=optimizer, schedule="wsd", decay_fraction=0.5, grad_clip=1.0, device="cuda")
+        cfg = replace(cfg, cuda_graphs=graphs)
+        task = CudaLineTask()
+        task.setup(gpu, World(), cfg.batch_size)
+        torch.manual_seed(0)
+        run_dir = tmp_path / str(graphs)
+        (run_dir / "checkpoints").mkdir(parents=True)
+        run = Trainer(
+            model=BlockNet().cuda(),
+            task=task,
+            cfg=cfg,
+            runtime=gpu,
+            run_dir=run_dir,
+            world=World(),
+            display=TrainingDisplay(Console(quiet=True), cfg.max_steps, quiet=True),
+            total_steps=cfg.max_steps,
+            checkpoint_payload={"recipe": {}},
+        )
+        assert (run.graph_step is not None) == graphs
+        run.run()
+        weights.append([p.detach().double().cpu() for p in run.raw_model.parameters()])
+    for eager, graphed in zip(*weights):
+        torch.testing.assert_close(graphed, eager, rtol=1e-4, atol=1e-5)
