@@ -28,8 +28,10 @@ def make_corpus(path: Path, n_chars: int = 6000, seed: int = 0, words: list[str]
     return path
 
 
-def text_recipe(corpus: Path | str, **train: object) -> dict[str, Any]:
-    """A 2-layer, 32-wide transformer on ``corpus`` that trains 20 steps in about a second."""
+def text_recipe(corpus: Path | str, model: dict[str, Any] | None = None, **train: object) -> dict[str, Any]:
+    """A 2-layer, 32-wide transformer on ``corpus`` that trains 20 steps in about a second.
+
+    ``model`` and ``train`` change keys of the model and train sections."""
     settings: dict[str, Any] = {
         "batch_size": 4,
         "max_steps": 20,
@@ -54,6 +56,7 @@ def text_recipe(corpus: Path | str, **train: object) -> dict[str, Any]:
             "d_model": 32,
             "block_size": 16,
             "dropout": 0.1,
+            **(model or {}),
         },
         "train": settings,
     }

@@ -7,6 +7,7 @@ dependencies). A package's layer is its first name under ``attn``.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "attn"
@@ -113,3 +114,24 @@ def test_the_training_engine_knows_no_family_and_no_recipe() -> None:
                     named.append(f"{module}: {node.value[:60]!r}")
         assert not any(t.startswith(("attn.recipe", "attn.tasks", "attn.datasets")) for t in GRAPH[module]), module
     assert not named, "family names in attn/training:\n" + "\n".join(named)
+
+
+def documented_layers() -> dict[str, int]:
+    """Package -> layer number, read from the layer table of docs/ARCHITECTURE.md."""
+    text = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    table = text.split("```")[1]  # the first code block is the layer table
+    layers: dict[str, int] = {}
+    current = None
+    for line in table.splitlines():
+        head = line.split()
+        if head and head[0].isdigit():
+            current = int(head[0])
+        if current is not None:
+            for name in re.findall(r"\battn/(\w+)", line):
+                layers.setdefault(name, current)
+    return layers
+
+
+def test_the_documented_layer_table_is_the_enforced_one() -> None:
+    enforced = {name: height for name, height in HEIGHT.items() if name != "__main__"}
+    assert documented_layers() == enforced

@@ -209,8 +209,10 @@ def keys(
     json_output: bool = _JSON,
 ) -> None:
     """Every recipe key with its type, default and meaning."""
-    if family not in (None, "text", "eeg"):
-        raise UserError(f"--family must be text or eeg (got {family!r})")
+    from attn.recipe import FAMILIES
+
+    if family is not None and family not in FAMILIES:
+        raise UserError(f"--family must be one of {', '.join(FAMILIES)} (got {family!r})")
     rows = key_listing(family)
     if json_output:
         print_json(rows)

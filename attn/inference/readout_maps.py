@@ -17,6 +17,7 @@ from attn.errors import UserError
 from attn.fileio import atomic_write_json
 from attn.inference.load import TrainedModel
 from attn.models.eeg_readouts import plot_readout_weights
+from attn.models.registry import HasReadoutWeights
 from attn.tasks import build_task
 from attn.training.device import resolve_runtime
 from attn.training.distributed import World
@@ -24,7 +25,7 @@ from attn.training.distributed import World
 
 def check_readout_maps(trained: TrainedModel) -> None:
     """A UserError unless ``trained`` is an EEG model with an attention readout (checked before any work)."""
-    readout = getattr(trained.model, "readout_kind", None)
+    readout = trained.model.readout_kind if isinstance(trained.model, HasReadoutWeights) else None
     if readout in (None, "mean"):
         what = "averages its tokens (model.readout: mean)" if readout == "mean" else "has no attention readout"
         raise UserError(
@@ -40,11 +41,15 @@ def write_readout_maps(
     runtime = resolve_runtime(device, trained.recipe.train.precision, False)
     task = build_task(trained.recipe, trained.extras, quiet=True)
     task.setup(runtime, World(), trained.recipe.train.batch_size)
-    windows = task._split_windows(split)[:n_windows]
+    windows = task.split_windows(split)[:n_windows]
     model = trained.model.to(runtime.device).eval()
+    check_readout_maps(trained)
+    assert isinstance(model, HasReadoutWeights)
     with torch.no_grad():
         model(windows)
-    weights, times = model.readout_weights()
+    readout = model.readout_weights()
+    assert readout is not None  # a readout with weights: checked above
+    weights, times = readout
     expected = model.latency_expected_time()
     rows = task.split[split][: len(windows)]
     response = np.asarray(task.dataset.y, dtype=np.float64)[rows]

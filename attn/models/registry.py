@@ -64,21 +64,20 @@ class CachesKeys(Protocol):
 
 
 @runtime_checkable
-class HasAttentionMaps(Protocol):
-    """An EEG model that keeps the attention weights of its last forward pass."""
-
-    def attention_maps(self) -> list[tuple[torch.Tensor, torch.Tensor]]: ...
-
-
-@runtime_checkable
 class HasReadoutWeights(Protocol):
     """An EEG model whose readout keeps a softmax over time from its last forward pass.
 
+    ``readout_kind`` is the configured readout (``mean``, ``attention`` or ``latency``);
     ``readout_weights()`` returns ``(weights (B, T'), token times (T',) in seconds after the
-    stimulus)``, or None when the configured readout has no weights (``model.readout: mean``).
+    stimulus)``, or None when the configured readout has no weights (``model.readout: mean``);
+    ``latency_expected_time()`` the expected times (B,) a ``latency`` readout read off, else None.
     """
 
+    readout_kind: str
+
     def readout_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None: ...
+
+    def latency_expected_time(self) -> torch.Tensor | None: ...
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attn.errors import UserError
 from attn.recipe import Recipe
 from attn.runs.crossval import resume_cross_validation, run_cross_validation
 from attn.runs.single import (
@@ -32,6 +33,11 @@ def start_run(recipe: Recipe, options: RunOptions, run_dir: Path | None = None) 
     runtime, world = prepare_runtime(recipe, options)
     try:
         if getattr(recipe.train, "folds", 1) > 1:
+            if run_dir is not None:
+                raise UserError(
+                    f"recipe {recipe.name}: a cross-validation run (train.folds {recipe.train.folds}) makes its own run "
+                    "directory with one folder per fold; it cannot train into a given one"
+                )
             return run_cross_validation(recipe, options, runtime, world)
         return start_single(recipe, options, runtime, world, run_dir)
     finally:

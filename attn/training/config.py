@@ -81,6 +81,13 @@ class TrainConfig:
         "1 - muon_lr_t * muon_weight_decay; separate from weight_decay since Muon's lr is ~10x AdamW's)",
         min=0,
     )
+    muon_ns_steps: int = option(
+        5,
+        help="optimizer muon: Newton-Schulz iterations that orthogonalise each update (torch's Muon ns_steps; "
+        "fewer are cheaper, which matters on CPUs); unused with adamw",
+        min=1,
+        max=99,
+    )
     ema_decay: Optional[float] = option(
         None,
         help="keep an exponential moving average of the weights with this decay per step (e.g. 0.998; "

@@ -145,7 +145,11 @@ def build_optimizers(model: nn.Module, cfg: TrainConfig, device: torch.device) -
                 f"train.optimizer=muon needs torch.optim.Muon (torch 2.9 or later); this is torch {torch.__version__}"
             )
         optimizers["muon"] = muon(
-            matrices, lr=cfg.muon_lr, momentum=cfg.muon_momentum, weight_decay=cfg.muon_weight_decay
+            matrices,
+            lr=cfg.muon_lr,
+            momentum=cfg.muon_momentum,
+            weight_decay=cfg.muon_weight_decay,
+            ns_steps=cfg.muon_ns_steps,
         )
         peaks["muon"] = cfg.muon_lr
     return Optimizers(optimizers, peaks, notice)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 DROPOUT_STRIDE = 104729  # per-rank torch seed (dropout, noise), after identical initialisation
 BATCH_STRIDE = 7919  # per-rank batch stream of sampled tasks (text windows)
-AUGMENTATION_OFFSET = 104729  # the EEG augmentation controller's own generator
 
 
 def dropout_seed(seed: int, rank: int, step: int = 0) -> int:

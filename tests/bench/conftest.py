@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import make_corpus
+from tests.helpers import make_corpus, text_recipe
 
 
 def write_corpus(path: Path) -> Path:
@@ -17,33 +17,10 @@ def write_corpus(path: Path) -> Path:
 
 def tiny_bench_recipe(corpus: Path, **train: object) -> dict:
     """A 1-layer, 16-wide transformer on ``corpus`` for bench tests (``train`` overrides its train keys)."""
-    settings = {
-        "batch_size": 4,
-        "max_steps": 100,
-        "lr": 3e-3,
-        "min_lr": 3e-4,
-        "warmup_steps": 2,
-        "eval_interval": 4,
-        "eval_batches": 1,
-        "log_interval": 2,
-        "seed": 3,
-        "device": "cpu",
-        **train,
-    }
-    return {
-        "name": "tiny_bench",
-        "description": "tiny transformer for bench tests",
-        "data": {"corpora": [str(corpus)]},
-        "model": {
-            "name": "char-transformer",
-            "n_layer": 1,
-            "n_head": 2,
-            "d_model": 16,
-            "block_size": 8,
-            "dropout": 0.0,
-        },
-        "train": settings,
-    }
+    small = {"n_layer": 1, "n_head": 2, "d_model": 16, "block_size": 8, "dropout": 0.0}
+    settings = {"max_steps": 100, "eval_interval": 4, "eval_batches": 1, "log_interval": 2, "seed": 3, **train}
+    recipe = text_recipe(corpus, model=small, **settings)
+    return {**recipe, "name": "tiny_bench", "description": "tiny transformer for bench tests"}
 
 
 @pytest.fixture

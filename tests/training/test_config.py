@@ -8,7 +8,7 @@ from attn.errors import RecipeError
 from attn.recipe import describe_recipe_keys, load_recipe
 
 NEW_KEYS = ("optimizer", "muon_lr", "muon_momentum", "muon_weight_decay", "schedule", "decay_fraction")
-NEW_KEYS += ("ema_decay", "grad_accum_steps", "eval_interval_s")
+NEW_KEYS += ("ema_decay", "grad_accum_steps", "eval_interval_s", "muon_ns_steps")
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,7 @@ NEW_KEYS += ("ema_decay", "grad_accum_steps", "eval_interval_s")
         ("train.decay_fraction=1.5", "'train.decay_fraction'"),
         ("train.muon_lr=0", "'train.muon_lr'"),
         ("train.muon_momentum=1", "'train.muon_momentum'"),
+        ("train.muon_ns_steps=0", "'train.muon_ns_steps'"),
         ("train.grad_accum_steps=0", "'train.grad_accum_steps'"),
         ("train.grad_accum_steps=13", "'train.grad_accum_steps' must be <= train.batch_size (12)"),
         ("train.eval_interval_s=0", "'train.eval_interval_s'"),

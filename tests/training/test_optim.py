@@ -52,14 +52,20 @@ def test_an_adamw_run_keeps_the_optimizer_groups_of_older_checkpoints() -> None:
 
 def test_trainer_steps_equal_torch_muon_and_adamw_on_one_schedule(tmp_path: Path) -> None:
     cfg = config(
-        optimizer="muon", muon_lr=0.03, muon_momentum=0.9, muon_weight_decay=0.2, weight_decay=0.1, warmup_steps=1
+        optimizer="muon",
+        muon_lr=0.03,
+        muon_momentum=0.9,
+        muon_weight_decay=0.2,
+        muon_ns_steps=3,
+        weight_decay=0.1,
+        warmup_steps=1,
     )
     run = trainer(tmp_path, LineTask(), cfg, BlockNet)
     model = copy.deepcopy(run.raw_model)
     batches = copy.deepcopy(run.task)
     matrices = [p for block in model.blocks for p in block.parameters() if p.ndim == 2]
     rest = [p for p in model.parameters() if all(p is not m for m in matrices)]
-    muon = torch.optim.Muon(matrices, lr=0.03, momentum=0.9, weight_decay=0.2)
+    muon = torch.optim.Muon(matrices, lr=0.03, momentum=0.9, weight_decay=0.2, ns_steps=3)
     adamw = torch.optim.AdamW(
         [
             {"params": [p for p in rest if p.ndim >= 2], "weight_decay": 0.1},

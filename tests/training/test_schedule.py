@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from attn.training.config import TrainConfig
@@ -37,3 +39,15 @@ def test_a_decay_fraction_of_one_is_a_linear_decay_after_warmup() -> None:
     cfg = wsd(decay_fraction=1.0, warmup_steps=0)
     for progress in (0.0, 0.25, 0.5, 1.0):
         assert learning_rate(cfg, 10, progress) == pytest.approx(1.0 - 0.9 * progress)
+
+
+def test_schedule_warmup_then_cosine_matches_hand_values() -> None:
+    cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup_steps=4, max_steps=14)
+    lrs = [learning_rate(cfg, s, step_progress(cfg, s, 14)) for s in range(14)]
+    assert lrs[:4] == pytest.approx([1 / 5, 2 / 5, 3 / 5, 4 / 5])
+    # After warmup: 0.1 + 0.45 * (1 + cos(pi * (s - 4) / 10)).
+    for s in range(4, 14):
+        assert lrs[s] == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * (s - 4) / 10)))
+    assert learning_rate(cfg, 100, 2.0) == pytest.approx(0.1)
+    constant = TrainConfig(lr=0.5, min_lr=0.0, warmup_steps=0, schedule="constant")
+    assert learning_rate(constant, 7, 0.9) == 0.5

@@ -20,7 +20,8 @@ from torch.nn import functional as F
 
 from attn.tasks.eeg.controller import HEADS, FeatureAttentionController
 from attn.training.distributed import World, broadcast_values
-from attn.training.seeds import AUGMENTATION_OFFSET
+
+AUGMENTATION_OFFSET = 104729  # the augmentation generator's seed offset from train.seed (part of the checkpoint format)
 
 SMOOTHING_KERNEL = 5  # samples in the moving average that tau mixes in
 INITIAL_SIGMA, SIGMA_BOUNDS = 0.1, (0.01, 0.5)

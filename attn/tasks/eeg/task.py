@@ -162,7 +162,7 @@ class RegressionTask(Task):
     # ---- evaluation -------------------------------------------------------------------------
     def predict(self, model: nn.Module, runtime: Runtime, split: str) -> np.ndarray:
         """Predicted response times (seconds, float64) of every window of ``split``, in dataset order."""
-        X = self._split_windows(split)
+        X = self.split_windows(split)
         outputs = []
         with eval_mode(model), runtime.autocast():
             for start in range(0, len(X), self.eval_batch_size):
@@ -170,7 +170,8 @@ class RegressionTask(Task):
         z = torch.cat(outputs).double().cpu().numpy()
         return z * self.target_std + self.target_mean
 
-    def _split_windows(self, split: str) -> torch.Tensor:
+    def split_windows(self, split: str) -> torch.Tensor:
+        """The (normalised) windows of ``split`` (val or test) on the task's device."""
         if split not in ("val", "test"):
             raise UserError(f"EEG runs are evaluated on val or test (got split {split!r})")
         if split not in self.X:
