@@ -62,3 +62,24 @@ def test_the_licence_is_an_spdx_expression_with_its_file() -> None:
     assert PYPROJECT["project"]["license-files"] == ["LICENSE"]
     manifest = (ROOT / "MANIFEST.in").read_text(encoding="utf-8")
     assert {"graft tests", "graft docs", "include LICENSE README.md BENCHMARKS.md"} <= set(manifest.splitlines())
+
+
+@pytest.mark.slow
+def test_the_sdist_holds_the_package_data_tests_docs_and_licence(tmp_path: Path) -> None:
+    import subprocess
+    import tarfile
+
+    pytest.importorskip("setuptools", minversion="77")  # the build backend pyproject.toml names
+    build = "import sys; from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))"
+    done = subprocess.run(
+        [sys.executable, "-c", build, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    name = done.stdout.strip().splitlines()[-1]
+    with tarfile.open(tmp_path / name) as sdist:
+        inside = {"/".join(member.split("/")[1:]) for member in sdist.getnames()}
+    expected = {"LICENSE", "README.md", "BENCHMARKS.md", ".ci/run", "pyproject.toml", "docs/ARCHITECTURE.md"}
+    expected |= {"tests/conftest.py", "tests/test_packaging.py", "attn/recipes/shakespeare_char_cpu.yaml"}
+    expected |= {str(p.relative_to(ROOT)) for p in (ROOT / "attn" / "datasets" / "corpora").glob("*.txt")}
+    assert expected <= inside, sorted(expected - inside)
+    assert not any("__pycache__" in member for member in inside)

@@ -38,7 +38,7 @@ def export(
 
     result = export_run(run_dir, fmt, out, checkpoint)
     for extra in result.files[1:]:
-        err_console.print(f"[dim]also wrote {extra}[/]", highlight=False, soft_wrap=True)
+        err_console.print(f"also wrote {extra}", style="dim", markup=False, highlight=False, soft_wrap=True)
     if result.checked:
         err_console.print(
             f"[dim]onnxruntime {result.checked['onnxruntime']} matches PyTorch on an input of shape "

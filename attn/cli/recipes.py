@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from attn.cli.app import app, user_errors
 from attn.cli.output import console, err_console, plain, print_json, print_result
@@ -186,8 +187,9 @@ def validate(
     recipe = load_recipe(path, list(overrides or []))
     data = check_data(recipe)
     err_console.print(
-        f"[green]ok[/]: {plain(path)} is a valid {recipe.family} recipe for model {recipe.model_name} "
-        f"(data: {plain(data)})"
+        Text.assemble(
+            ("ok", "green"), f": {path} is a valid {recipe.family} recipe for model {recipe.model_name} (data: {data})"
+        )
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from attn.errors import CheckpointError, UserError
 from attn.fileio import atomic_write_json, atomic_write_text, check_folder, remove_stale_temporaries
@@ -96,7 +97,7 @@ def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World
         raise UserError(f"train.batch_size {cfg.batch_size} must be divisible by the {world.size} processes")
     if world.is_main:
         for notice in runtime.notices:
-            options.console.print(f"[yellow]note:[/] {notice}")
+            options.console.print(Text.assemble(("note:", "yellow"), f" {notice}"))
     return runtime, world
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from attn.loggers import Trackers, check_trackers, open_trackers
 from attn.recipe import Recipe
@@ -32,7 +33,7 @@ def start_trackers(
         hyperparameters=recipe.to_dict(),
         metric=metric,
         resume_step=int(checkpoint["trainer"]["step"]) if checkpoint else None,
-        warn=lambda message: console.print(f"[yellow]warning:[/] {message}"),
+        warn=lambda message: console.print(Text.assemble(("warning:", "yellow"), f" {message}")),
     )
 
 

@@ -161,6 +161,16 @@ def test_recipe_and_model_text_is_not_read_as_markup(monkeypatch: pytest.MonkeyP
     assert models.exit_code == 0 and text in models.stdout and "m[x]" in models.stdout
 
 
+def test_paths_in_messages_are_not_read_as_markup(tmp_path: Path, corpus: Path) -> None:
+    from tests.helpers import text_recipe, write_recipe
+
+    folder = tmp_path / "a[red]b"
+    folder.mkdir()
+    path = write_recipe(folder, text_recipe(corpus), "r.yaml")
+    result = run_cli("recipes", "validate", path)
+    assert result.exit_code == 0 and f"ok: {path} is a valid text recipe" in result.stderr
+
+
 def test_json_listings_match_the_library() -> None:
     import attn.models.catalog  # noqa: F401
     from attn.models import model_specs

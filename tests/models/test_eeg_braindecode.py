@@ -252,3 +252,18 @@ def test_the_listing_on_real_classes(monkeypatch):
     assert listing["EEGNeX"] == "ok" and listing["ShallowFBCSPNet"] == "ok"
     if "FBLightConvNet" in listing:  # braindecode 1.8.1: its 250-sample window does not fit in 200
         assert listing["FBLightConvNet"] != "ok"
+
+
+@real
+@pytest.mark.parametrize("name", ["eeg-eegnex", "eeg-braindecode"])
+def test_the_exported_state_dict_loads_into_braindecodes_own_eegnex(name):
+    from attn.inference.export import bare_state_dict
+
+    models = importlib.import_module("braindecode.models")
+    torch.manual_seed(0)
+    ours = make(name) if name == "eeg-eegnex" else make(arch="EEGNeX")
+    theirs = models.EEGNeX(n_chans=129, n_outputs=1, n_times=200, sfreq=100)
+    theirs.load_state_dict(bare_state_dict(ours), strict=True)
+    x = torch.randn(3, 129, 200)
+    with torch.no_grad():
+        torch.testing.assert_close(theirs.eval()(x).reshape(3), ours.eval()(x))
