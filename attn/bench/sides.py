@@ -28,13 +28,15 @@ from attn.training.rundir import MetricsLog, create_run_dir
 
 # What `train.max_time_s` counts (attn/training/trainer.py implements it; tests/bench check it).
 BUDGET_RULE = (
-    "The time budget is train.max_time_s, the trainer's own clock: wall time from the first "
-    "training step, counting training steps, the periodic evaluations, checkpoint saves and "
-    "(with torch.compile or CUDA graphs) compilation and capture in the first steps. It does not "
-    "count process start, imports, data loading, model construction (setup_s) or the final "
-    "evaluation of the best checkpoint. The budget is checked at every log point (train.log_interval steps), and the "
-    "run then evaluates once more, so a run ends up to one log interval plus one evaluation "
-    "past it (wall_time_s shows exactly how long it ran). Both sides are timed the same way."
+    "The time budget is train.max_time_s on the trainer's training clock: wall time from the first "
+    "training step, counting training steps, checkpoint saves and (with torch.compile or CUDA "
+    "graphs) compilation and capture in the first steps, but not the periodic evaluations (so a "
+    "side that evaluates slowly gets the same training time and is still evaluated at the planned "
+    "cadence). It does not count process start, imports, data loading, model construction "
+    "(setup_s) or the final evaluation of the best checkpoint either. The budget is checked at "
+    "every log point (train.log_interval steps), so a run trains up to one log interval past it "
+    "(training_clock_s shows exactly how long; wall_time_s adds the evaluations). Both sides are "
+    "timed the same way."
 )
 # Under a budget every side is evaluated at least this often (the cadence is set from the budget).
 MIN_EVALUATIONS = 8
@@ -242,8 +244,9 @@ def budget_use(summary: dict[str, Any], budget: dict[str, Any], evaluations: int
         budget["kind"] == "recipe" and budget.get("max_time_s") is not None and budget.get("max_steps") is None
     )
     if timed:
-        used, of = summary.get("wall_time_s"), budget.get("seconds") or budget.get("max_time_s")
-        text = f"{fmt(used, '.1f')} s" + (f" of {of:g} s" if of else "") + " of trainer wall time"
+        used = summary.get("training_clock_s", summary.get("wall_time_s"))
+        of = budget.get("seconds") or budget.get("max_time_s")
+        text = f"{fmt(used, '.1f')} s" + (f" of {of:g} s" if of else "") + " of training (evaluations excluded)"
     else:
         used, of = summary.get("steps"), budget.get("steps") or budget.get("max_steps")
         text = f"{fmt(used, ',')}" + (f" of {of:,}" if of else "") + " optimizer steps"

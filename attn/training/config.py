@@ -37,7 +37,8 @@ class TrainConfig:
     )
     max_time_s: Optional[float] = option(
         None,
-        help="stop after this many seconds of training (the schedule then follows time)",
+        help="stop after this many seconds of training, evaluations not counted (the schedule then follows "
+        "this training clock)",
         min=0,
         min_exclusive=True,
     )
@@ -108,8 +109,8 @@ class TrainConfig:
     )
     eval_interval_s: Optional[float] = option(
         None,
-        help="also evaluate at the first log point after the trainer's clock passes each multiple of this many "
-        "seconds (a cadence for time budgets); null: by steps only",
+        help="also evaluate at the first log point after the training clock (evaluations not counted) passes "
+        "each multiple of this many seconds (a cadence for time budgets); null: by steps only",
         min=0,
         min_exclusive=True,
     )

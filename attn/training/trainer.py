@@ -66,7 +66,8 @@ class TrainerState:
     best_metric: float = math.inf
     best_step: int | None = None
     evals_since_best: int = 0
-    elapsed_s: float = 0.0  # training wall time before this process (for time budgets)
+    elapsed_s: float = 0.0  # the training clock before this process: wall time of training, evaluations excluded
+    eval_s: float = 0.0  # wall time of the periodic evaluations before this process
     items_seen: int = 0
     best_metrics: dict[str, float] = field(default_factory=dict)
     last_metrics: dict[str, float] = field(default_factory=dict)
@@ -507,6 +508,7 @@ class Trainer:
                     message = self._diverged_message(step, math.isfinite(mean_loss))
                     break
                 early_stop = False
+                eval_s = 0.0  # the training clock stops while the run evaluates
                 if do_eval or time_up:
                     eval_start = time.perf_counter()
                     if self.world.is_main:
@@ -517,14 +519,16 @@ class Trainer:
                         patience = cfg.early_stopping_patience
                         early_stop = patience is not None and state.evals_since_best >= patience
                     (early_stop,) = broadcast_flags(self.world, [early_stop], self.runtime.device)
-                    eval_time += time.perf_counter() - eval_start
+                    eval_s = time.perf_counter() - eval_start
+                    eval_time += eval_s
                 if early_stop:
                     status, message = "early_stopped", f"no improvement in {cfg.early_stopping_patience} evaluations"
                 elif time_up:
                     status, message = "time_budget", f"time budget of {cfg.max_time_s:g} s reached"
                 elif interrupted:
                     status, message = "interrupted", f"stopped by {stop.signal.name if stop.signal else 'a signal'}"
-                state.elapsed_s = state.elapsed_s + (time.perf_counter() - wall_start)
+                state.elapsed_s = state.elapsed_s + (time.perf_counter() - wall_start) - eval_s
+                state.eval_s += eval_s
                 wall_start = self._wall_start = time.perf_counter()
                 if do_ckpt or early_stop or time_up or interrupted:
                     self.save("last.pt", every_rank=True)

@@ -192,8 +192,8 @@ def test_a_recipe_without_an_evaluation_interval_works_under_a_time_budget(
         train = yaml.safe_load((bench / model["run_dir"] / "recipe.yaml").read_text())["train"]
         evals = [r for r in jsonl(bench / model["run_dir"] / "metrics.jsonl") if r["kind"] == "eval"]
         assert train["eval_interval"] is None and train["eval_interval_s"] == 0.25 and evals
-        assert model["evaluations"] == len(evals)  # how many fit depends on the machine; the cadence does not
+        assert model["evaluations"] == len(evals) >= 8  # the training clock stops while a side evaluates
         assert f"{model['label']}: {model['budget_used_text']}, {len(evals)} evaluations" in result.output
         assert model["budget_used_text"].endswith(
-            f"of 2 s of trainer wall time ({100 * model['budget_fraction']:.0f}%)"
+            f"of 2 s of training (evaluations excluded) ({100 * model['budget_fraction']:.0f}%)"
         )

@@ -128,9 +128,9 @@ def test_a_budget_sets_a_cadence_of_at_least_eight_evaluations() -> None:
 
 
 def test_budget_use_says_how_much_of_the_budget_a_side_took() -> None:
-    summary = {"wall_time_s": 41.26, "steps": 1200}
+    summary = {"wall_time_s": 47.5, "training_clock_s": 41.26, "steps": 1200}
     timed = sides.budget_use(summary, {"kind": "time", "seconds": 40.0}, 8)
-    assert timed["budget_used_text"] == "41.3 s of 40 s of trainer wall time (103%)"
+    assert timed["budget_used_text"] == "41.3 s of 40 s of training (evaluations excluded) (103%)"
     assert timed["budget_fraction"] == pytest.approx(41.26 / 40) and timed["evaluations"] == 8
     stepped = sides.budget_use(summary, {"kind": "steps", "steps": 1200}, 9)
     assert stepped["budget_used_text"] == "1,200 of 1,200 optimizer steps (100%)"

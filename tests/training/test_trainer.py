@@ -8,6 +8,7 @@ scripted sequence, so which evaluation is best is known.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -243,6 +244,21 @@ def test_a_time_cadence_evaluates_at_the_first_log_point_past_each_multiple(
     assert [r["step"] for r in evals] == [3, 5, 8, 10]
     assert [r["elapsed_s"] for r in evals] == [3.0, 5.0, 8.0, 10.0]  # the clock when the evaluated weights existed
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["trainer"]["step"] == 10
+
+
+class SlowEvaluationTask(LineTask):
+    def evaluate(self, model: nn.Module, runtime: Any, full: bool = False, split: str = "val") -> dict[str, float]:
+        time.sleep(0.3)
+        return super().evaluate(model, runtime, full, split)
+
+
+def test_the_training_clock_stops_while_the_run_evaluates(tmp_path: Path) -> None:
+    """Time budgets and time cadences count training alone: four 0.3 s evaluations are on their own clock."""
+    result = trainer(tmp_path, SlowEvaluationTask(), config()).run()
+    assert evaluated_steps(tmp_path) == [3, 6, 9, 12]
+    assert result.state.eval_s >= 4 * 0.3 and result.state.elapsed_s < 0.6
+    evals = [r for r in MetricsLog(tmp_path / "metrics.jsonl").read() if r["kind"] == "eval"]
+    assert evals[-1]["elapsed_s"] < 0.6  # the training clock when the evaluated weights existed
 
 
 class CudaLineTask(LineTask):
