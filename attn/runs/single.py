@@ -38,6 +38,7 @@ from attn.training.checkpoint import check_checkpoint, load_checkpoint, load_mod
 from attn.training.device import Runtime, prepare_compiler, resolve_runtime
 from attn.training.distributed import World, init_world
 from attn.training.estimate import RunEstimate, estimate_run, probe_step_cost
+from attn.training.optim import build_optimizers
 from attn.training.plots import plot_loss_curve
 from attn.training.progress import TrainingDisplay, summary_table
 from attn.training.rundir import MetricsLog, create_run_dir, environment_info, run_lock, runs_root
@@ -320,7 +321,14 @@ def _start_trainer(
         if total_steps is not None and trainer.state.step >= total_steps:
             console.print(f"run already finished its {total_steps} steps; extend it with train.max_steps=N")
     estimate = estimate_run(
-        probe_step_cost(model, task, runtime, micro_batches=cfg.grad_accum_steps, split=task.split_batch),
+        probe_step_cost(
+            model,
+            task,
+            runtime,
+            micro_batches=cfg.grad_accum_steps,
+            split=task.split_batch,
+            optimizer=lambda probe: build_optimizers(probe, cfg, runtime.device),
+        ),
         cfg,
         task,
         device=runtime.describe(),
@@ -349,6 +357,17 @@ def report_estimate(
     if runtime.device.type != "cpu" or total <= GPU_SIZED_S:
         return
     suggested = CPU_RECIPES.get(recipe.family)
+    shortened = "(train.max_steps, train.eval_batches, train.eval_interval). Ctrl-C stops and saves; attn train --resume continues."
+    known_here = expected_time(recipe.name, "cpu")
+    if known_here is not None and known_here.seconds <= GPU_SIZED_S:
+        # A recipe made for the CPU: the machine is slower or busier than where it was measured, or overrides lengthen it.
+        options.console.print(
+            f"[yellow]warning:[/] about {format_duration(total)} on this CPU (evaluations included), but "
+            f"{escape(recipe.name)} took {format_duration(known_here.seconds)} on 2 CPU cores (BENCHMARKS.md): this "
+            f"CPU is slower or busy now, or the overrides lengthen the run; shorten it if that is too long {shortened}",
+            highlight=False,
+        )
+        return
     if suggested and suggested != recipe.name:
         known = expected_time(suggested, "cpu")
         took = f" ({format_duration(known.seconds)} on 2 CPU cores, BENCHMARKS.md)" if known else ""
@@ -357,8 +376,7 @@ def report_estimate(
         advice = "shorten it"
     options.console.print(
         f"[yellow]warning:[/] {escape(recipe.name)} is sized for a GPU: about {format_duration(total)} on this CPU "
-        f"(evaluations included); {advice} (train.max_steps, train.eval_batches, train.eval_interval). "
-        "Ctrl-C stops and saves; attn train --resume continues.",
+        f"(evaluations included); {advice} {shortened}",
         highlight=False,
     )
 

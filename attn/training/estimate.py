@@ -34,7 +34,7 @@ FORWARD_SHARE = 1 / 3  # a forward pass is about a third of forward + backward (
 class StepCost:
     """Measured cost of one training batch of this process."""
 
-    step_s: float  # forward + backward of one batch
+    step_s: float  # forward + backward of one batch, and the optimizer update when it was timed
     items_per_step: int  # items in that batch (tokens, windows)
     forward_item_s: float  # forward pass in evaluation mode, per item
     passes: int  # timed training passes
@@ -49,6 +49,7 @@ def probe_step_cost(
     budget_s: float = 1.0,
     micro_batches: int = 1,
     split: Callable[[Any, int], list[Any]] | None = None,
+    optimizer: Callable[[nn.Module], Any] | None = None,
 ) -> StepCost:
     """Time forward + backward and an evaluation forward of ``model`` on the task's next batch.
 
@@ -57,9 +58,12 @@ def probe_step_cost(
     cost is taken as :data:`FORWARD_SHARE` of it. The task's batch state and the random state
     are restored, and ``model`` itself is not touched (the passes run on a copy). With gradient
     accumulation (``micro_batches`` k > 1, ``split(batch, k)`` the task's split) one micro-batch
-    is timed, as training runs it, and a step costs k of them.
+    is timed, as training runs it, and a step costs k of them. ``optimizer(probe)`` builds the run's
+    optimizers for the copy; their update is timed too (once per step), so that an expensive one
+    (Muon's Newton-Schulz iterations on a CPU) is counted.
     """
     probe = copy.deepcopy(model).train()
+    stepper = optimizer(probe) if optimizer is not None else None
     task_state = copy.deepcopy(task.state_dict())
     rng = capture_rng(runtime.device)
     try:
@@ -69,6 +73,7 @@ def probe_step_cost(
             batch = split(batch, micro_batches)[0]
         per_step = items / max(task.items_in(batch), 1)  # passes of this batch in one optimizer step
         train_times: list[float] = []
+        update_times: list[float] = []
         forward_times: list[float] = []
         started = time.perf_counter()
         while len(train_times) < max_passes and (not train_times or time.perf_counter() - started < budget_s):
@@ -78,6 +83,11 @@ def probe_step_cost(
             loss.backward()
             runtime.synchronize()
             train_times.append(time.perf_counter() - begin)
+            if stepper is not None:
+                begin = time.perf_counter()
+                stepper.step()
+                runtime.synchronize()
+                update_times.append(time.perf_counter() - begin)
             probe.zero_grad(set_to_none=True)
             if time.perf_counter() - started < budget_s:
                 begin = time.perf_counter()
@@ -89,8 +99,9 @@ def probe_step_cost(
         task.load_state_dict(task_state)
         restore_rng(rng, runtime.device)
     pass_s = min(train_times[1:]) if len(train_times) > 1 else train_times[0]
+    update_s = min(update_times[1:] or update_times) if update_times else 0.0
     forward_s = min(forward_times[1:] or forward_times) if forward_times else pass_s * FORWARD_SHARE
-    return StepCost(pass_s * per_step, items, forward_s * per_step / max(items, 1), len(train_times))
+    return StepCost(pass_s * per_step + update_s, items, forward_s * per_step / max(items, 1), len(train_times))
 
 
 def evaluation_interval(cfg: TrainConfig, task: Task, total_steps: int | None) -> int | None:

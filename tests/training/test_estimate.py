@@ -15,7 +15,7 @@ from attn.formatting import format_duration
 from attn.training.config import TrainConfig
 from attn.training.estimate import RunEstimate, StepCost, estimate_run
 from attn.training.progress import TrainingDisplay
-from tests.helpers import eeg_recipe, only_run_dir, read_records, run_cli, write_recipe
+from tests.helpers import eeg_recipe, only_run_dir, read_records, run_cli, text_recipe, write_recipe
 
 
 class CountingTask:
@@ -120,6 +120,19 @@ def test_a_gpu_sized_run_on_the_cpu_is_warned_about_with_the_cpu_recipe(
     assert ("estimate: about" in result.stderr) is not quiet
 
 
+def test_a_cpu_recipe_that_runs_long_here_is_not_called_gpu_sized(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import attn.runs.single as single
+
+    monkeypatch.setattr(single, "probe_step_cost", slow_cost)
+    recipe = {**text_recipe(corpus), "name": "shakespeare_char_cpu"}  # a recipe measured on 2 CPU cores
+    result = run_cli("train", write_recipe(tmp_path, recipe), "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning:"))
+    assert "sized for a GPU" not in warning and "slower or busy" in warning and "on 2 CPU cores" in warning
+
+
 def test_the_eeg_warning_names_the_eeg_cpu_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import attn.runs.single as single
 
@@ -217,3 +230,34 @@ def test_with_gradient_accumulation_the_probe_times_one_micro_batch(corpus: Path
     cost = probe_step_cost(model, task, runtime, micro_batches=2, split=halves)
     assert seen and set(seen) == {2}  # micro-batches of 2 sequences, as training runs them
     assert cost.items_per_step == 4 * recipe.model.block_size  # a step still trains the whole batch
+
+
+def test_the_probe_times_the_optimizer_update_once_per_step(corpus: Path, make_recipe) -> None:
+    import time
+
+    from attn.models import build_model
+    from attn.recipe import parse_recipe
+    from attn.tasks import build_task
+    from attn.training.device import resolve_runtime
+    from attn.training.distributed import World
+    from attn.training.estimate import probe_step_cost
+
+    recipe = parse_recipe(make_recipe(corpus, batch_size=4), "tiny")
+    task = build_task(recipe)
+    runtime = resolve_runtime("cpu", "fp32", False)
+    task.setup(runtime, World(), 4)
+    model = build_model(recipe.model_name, recipe.model, **task.model_info())
+    probes: list[torch.nn.Module] = []
+
+    class SlowUpdate:
+        def __init__(self, probe: torch.nn.Module) -> None:
+            probes.append(probe)
+
+        def step(self) -> None:
+            assert all(p.grad is not None for p in probes[0].parameters())  # after backward, before zeroing
+            time.sleep(0.2)
+
+    plain = probe_step_cost(model, task, runtime, max_passes=2, budget_s=10)
+    slow = probe_step_cost(model, task, runtime, max_passes=2, budget_s=10, optimizer=SlowUpdate)
+    assert len(probes) == 1 and probes[0] is not model  # the update runs on the copy, never on the model
+    assert slow.step_s >= plain.step_s + 0.15
