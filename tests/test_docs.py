@@ -53,7 +53,7 @@ def test_train_on_your_own_text_works_as_written(tmp_path, monkeypatch) -> None:
         ["attn", "recipes", "copy"],
         ["attn", "recipes", "validate"],
         ["attn", "train", "my_text.yaml"],
-        ["attn", "generate", "--seed"],
+        ["attn", "generate", "--prompt"],
     ]
     outputs = []
     for command in commands:

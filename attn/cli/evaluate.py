@@ -72,6 +72,8 @@ def evaluate(
 
     if checkpoint not in ("best", "last"):
         raise UserError(f"--checkpoint must be best or last (got {checkpoint!r})")
+    if text is not None and not attention_maps:
+        raise UserError("--text is the text whose attention --attention-maps draws; add --attention-maps")
     run_dir = run_dir or latest_run(runs_root(runs_dir))
     if is_cross_validation(run_dir):
         if attention_maps:
@@ -124,7 +126,7 @@ def evaluate(
         err_console.print(report.table)
         err_console.print(plain(f"wrote {len(report.files)} heat maps to {report.folder}"))
         result["attention_maps"] = {"folder": str(report.folder), "files": [str(f) for f in report.files]}
-        written += [str(report.folder / "stats.json")]
+        written += [str(f) for f in report.files] + [str(report.folder / "stats.json")]
     _finish(result, written, json_output)
 
 

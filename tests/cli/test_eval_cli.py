@@ -97,6 +97,14 @@ def test_a_text_run_has_no_test_split_and_says_so_before_evaluating(
     assert result.exit_code == 2 and "val split only" in result.stderr
 
 
+def test_text_without_attention_maps_is_refused_before_evaluating(
+    text_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid_evaluation(monkeypatch)
+    result = run_cli("eval", text_run, "--text", "To be")
+    assert result.exit_code == 2 and "add --attention-maps" in result.stderr
+
+
 def test_cross_validation_evaluates_every_fold_and_pools_them(cv_run: Path) -> None:
     result = run_cli("eval", cv_run, "--split", "test")
     assert result.exit_code == 0, result.output

@@ -252,6 +252,7 @@ def test_eval_attention_maps_draw_every_layer_and_head(trained: Path) -> None:
     overviews = sorted((trained / "attention_maps").glob("layer*_heads.png"))  # one per layer, all its heads
     assert [p.name for p in overviews] == ["layer0_heads.png", "layer1_heads.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs + overviews)
+    assert set(map(str, pngs + overviews)) <= set(result.stdout.split())  # every file written, on stdout
     for row in stats["heads"]:
         # Causal attention over n keys: entropy in [0, ln n]; sparsity and diversity in [0, 1].
         assert 0.0 <= row["entropy_nats"] <= math.log(len("To be or not to be")) + 1e-6
