@@ -120,14 +120,19 @@ def generate(
     trained = load_trained(run_dir, checkpoint, dev)
     if trained.recipe.family != "text":
         raise UserError(f"'{run_dir}' is an {trained.recipe.family} run; generate needs a text run")
-    ids = torch.from_numpy(trained.vocab.encode(text)).to(dev)
+    try:
+        ids = torch.from_numpy(trained.vocab.encode(text)).to(dev)
+    except UserError as err:  # name the run, which may be the newest one rather than one the user chose
+        raise UserError(f"{err} (run {run_dir})") from None
     startup.mark("load")
     seed = random_seed if random_seed is not None else random.randrange(2**31)
     generators = [torch.Generator().manual_seed(seed + i) for i in range(num_samples)]
     # Only the text goes to stdout (so it can be piped); what produced it goes to stderr.
     err_console.print(
-        f"[dim]{trained.recipe.name} ({trained.recipe.model_name}, step {trained.step}) "
-        f"from {trained.checkpoint_path}{f'; random seed {seed}' if temperature > 0 else ''}[/]",
+        f"{trained.recipe.name} ({trained.recipe.model_name}, step {trained.step}) "
+        f"from {trained.checkpoint_path}{f'; random seed {seed}' if temperature > 0 else ''}",
+        style="dim",
+        markup=False,
         highlight=False,
         soft_wrap=True,
     )

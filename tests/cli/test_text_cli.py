@@ -93,6 +93,7 @@ def test_generate_rejects_characters_outside_the_vocabulary(trained: Path) -> No
     result = cli("generate", trained, "--seed", "To be \u00fc\u00e9")
     assert result.exit_code == 2
     assert "not in the model's vocabulary" in result.output and "'\u00fc'" in result.output
+    assert f"(run {trained})" in result.output  # which run, since the newest one may not be the one meant
     assert "Traceback" not in result.output
 
 
