@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from attn.cli.app import app, user_errors
-from attn.cli.output import err_console, plain, print_json, print_result
+from attn.cli.output import notes, plain, print_json, print_result
 from attn.errors import UserError
 
 
@@ -54,6 +54,7 @@ def evaluate(
         None, "--runs-dir", help="Where to look for the newest run. Default: $ATTN_RUNS_DIR or ./runs."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No tables or notes on stderr (errors only)."),
 ) -> None:
     """Recompute a run's metrics from its checkpoint and write eval-<split>.json into the run directory.
 
@@ -70,6 +71,7 @@ def evaluate(
     from attn.inference.evaluate import check_request, evaluate_cross_validation, evaluate_trained, is_cross_validation
     from attn.training.rundir import latest_run, runs_root
 
+    show = notes(quiet)
     if checkpoint not in ("best", "last"):
         raise UserError(f"--checkpoint must be best or last (got {checkpoint!r})")
     if text is not None and not attention_maps:
@@ -83,7 +85,7 @@ def evaluate(
         result = evaluate_cross_validation(
             run_dir, split=split, checkpoint=checkpoint, device=device, full=not sampled, folds=fold
         )
-        err_console.print(cross_validation_table(result))
+        show(cross_validation_table(result))
         written = [f["file"] for f in result["folds"]] + ([result["file"]] if "file" in result else [])
         _finish(result, written, json_output)
         return
@@ -104,12 +106,12 @@ def evaluate(
     result = evaluate_trained(trained, run_dir, split=split, device=device, full=not sampled)
     result.pop("predictions", None)
     written = [result["file"]]
-    err_console.print(eval_table(result))
+    show(eval_table(result))
     if attention_maps and trained.recipe.family == "eeg":
         from attn.inference.readout_maps import write_readout_maps
 
         files = write_readout_maps(trained, run_dir, split=split, device=device)
-        err_console.print(plain(f"wrote the readout's weights over time to {files[0]}"))
+        show(plain(f"wrote the readout's weights over time to {files[0]}"))
         result["attention_maps"] = {"folder": str(files[0].parent), "files": [str(f) for f in files]}
         written += [str(f) for f in files]
     elif attention_maps:
@@ -117,14 +119,14 @@ def evaluate(
 
         report = write_attention_maps(trained, run_dir, text or "")
         if report.dropped:
-            err_console.print(
+            show(
                 plain(
                     f"note: --text has {len(text or '')} characters and the model's context is "
                     f"{len(text or '') - report.dropped}: the first {report.dropped} were left out"
                 )
             )
-        err_console.print(report.table)
-        err_console.print(plain(f"wrote {len(report.files)} heat maps to {report.folder}"))
+        show(report.table)
+        show(plain(f"wrote {len(report.files)} heat maps to {report.folder}"))
         result["attention_maps"] = {"folder": str(report.folder), "files": [str(f) for f in report.files]}
         written += [str(f) for f in report.files] + [str(report.folder / "stats.json")]
     _finish(result, written, json_output)

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from attn.cli.app import app, console, err_console, user_errors
+from attn.cli.app import app, console, user_errors
+from attn.cli.output import notes
 
 
 @app.command("export", no_args_is_help=True)
@@ -26,6 +27,7 @@ def export(
         None, "--out", "-o", help="Where to write. Default: RUN_DIR/export/<checkpoint>.<suffix>."
     ),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best (lowest validation metric) or last."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the exported file's path: no notes on stderr."),
 ) -> None:
     """Export a trained model for use outside attn (needs pip install 'attn[export]').
 
@@ -37,10 +39,11 @@ def export(
     from attn.inference.export import export_run
 
     result = export_run(run_dir, fmt, out, checkpoint)
+    show = notes(quiet)
     for extra in result.files[1:]:
-        err_console.print(f"also wrote {extra}", style="dim", markup=False, highlight=False, soft_wrap=True)
+        show(f"also wrote {extra}", style="dim", markup=False, highlight=False, soft_wrap=True)
     if result.checked:
-        err_console.print(
+        show(
             f"[dim]onnxruntime {result.checked['onnxruntime']} matches PyTorch on an input of shape "
             f"{tuple(result.checked['input_shape'])}: largest difference {result.checked['max_abs_diff']:.2e}[/]",
             highlight=False,

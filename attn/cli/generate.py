@@ -10,7 +10,8 @@ from typing import Optional
 
 import typer
 
-from attn.cli.app import app, console, err_console, user_errors
+from attn.cli.app import app, console, user_errors
+from attn.cli.output import notes
 from attn.errors import UserError
 
 
@@ -97,6 +98,7 @@ def generate(
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", help="Where to look for the newest run. Default: $ATTN_RUNS_DIR or ./runs."
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the text: no run line or sample headers on stderr."),
 ) -> None:
     """Generate text from a trained character model, starting from --prompt.
 
@@ -113,6 +115,7 @@ def generate(
     from attn.training.device import resolve_device
     from attn.training.rundir import latest_run, runs_root
 
+    show = notes(quiet)
     check_sampling(temperature, top_k, top_p)
     startup.mark("imports")
     run_dir = run_dir or latest_run(runs_root(runs_dir), family="text")
@@ -128,7 +131,7 @@ def generate(
     seed = random_seed if random_seed is not None else random.randrange(2**31)
     generators = [torch.Generator().manual_seed(seed + i) for i in range(num_samples)]
     # Only the text goes to stdout (so it can be piped); what produced it goes to stderr.
-    err_console.print(
+    show(
         f"{trained.recipe.name} ({trained.recipe.model_name}, step {trained.step}) "
         f"from {trained.checkpoint_path}{f'; random seed {seed}' if temperature > 0 else ''}",
         style="dim",
@@ -139,7 +142,7 @@ def generate(
     chars = trained.vocab.chars
     others: list[list[str]] = [[] for _ in range(num_samples - 1)]
     if num_samples > 1:
-        err_console.print("[dim]--- sample 1 ---[/]")
+        show("[dim]--- sample 1 ---[/]")
     console.out(text, end="", highlight=False)
     steps = sample_batch(
         trained.model,
@@ -160,6 +163,6 @@ def generate(
             sample.append(chars[token])
     console.out("")
     for n, sample in enumerate(others, start=2):
-        err_console.print(f"[dim]--- sample {n} ---[/]")
+        show(f"[dim]--- sample {n} ---[/]")
         console.out(text + "".join(sample), highlight=False)
     gc.freeze()  # the exit's garbage collection would walk every torch object (about 0.15 s): nothing is left to free

@@ -41,6 +41,12 @@ console = StreamConsole(soft_wrap=True)
 err_console = StreamConsole(stderr=True, soft_wrap=True)
 
 
+def notes(quiet: bool) -> Any:
+    """``err_console.print`` for tables and notes, or a function that prints nothing under ``--quiet``
+    (errors and warnings are printed elsewhere and always)."""
+    return (lambda *args, **kwargs: None) if quiet else err_console.print
+
+
 def plain(text: Any) -> Text:
     """``text`` as a rich Text that is never read as markup (``attn[eegnex]`` stays as written)."""
     return text if isinstance(text, Text) else Text(str(text))

@@ -194,3 +194,20 @@ def test_eeg_attention_maps_need_an_attention_readout(tmp_path: Path, eeg_recipe
     result = run_cli("eval", run, "--attention-maps", "--device", "cpu")
     assert result.exit_code == 2 and "model.readout=attention or latency" in result.output
     assert not (run / "eval-val.json").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["eval"], ["generate", "--length", "5", "--prompt", "To"], ["export", "--format", "state-dict", "--out", "m.pt"]],
+    ids=["eval", "generate", "export"],
+)
+def test_quiet_commands_print_their_result_alone(
+    text_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    name, *rest = command
+    loud = run_cli(name, text_run, *rest)
+    quiet = run_cli(name, text_run, *rest, "-q")
+    assert loud.exit_code == quiet.exit_code == 0, quiet.output
+    assert loud.stderr.strip() and not quiet.stderr.strip()
+    assert quiet.stdout.strip()
