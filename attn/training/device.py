@@ -135,22 +135,42 @@ def start_dynamo_import() -> threading.Thread | None:
     return thread
 
 
-def use_persistent_compile_cache() -> Path:
+def use_persistent_compile_cache() -> Path | None:
     """Point torch.compile's on-disk caches at the user cache, so that a second run skips most compilation.
 
     Inductor keeps compiled graphs, kernels (Triton's too) and autotuning results under
     ``TORCHINDUCTOR_CACHE_DIR``, by default a folder in the system's temporary directory, which is
     often cleared, or private to a container. Unless the user chose another folder, it becomes
-    ``<user cache>/inductor`` (``$ATTN_CACHE`` or ``~/.cache/attn``). Returns the folder used.
+    ``<user cache>/inductor`` (``$ATTN_CACHE`` or ``~/.cache/attn``) if that folder can be written;
+    else torch's default stays (importing ``torch._dynamo``, which every optimizer does, fails on a
+    cache folder it cannot create). Returns the folder set, or None. A folder the user chose that
+    cannot be written is a UserError naming the variable.
     """
     current = os.environ.get(INDUCTOR_CACHE_ENV)
     if current is not None and _INDUCTOR_CACHE_DIRS in sys.modules:  # torch may have set it to its default itself
         from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # (loaded: importing it costs seconds)
 
         current = None if os.path.abspath(current) == os.path.abspath(default_cache_dir()) else current
-    if current is None:
-        os.environ[INDUCTOR_CACHE_ENV] = str(user_cache_dir() / "inductor")
-    return Path(os.environ[INDUCTOR_CACHE_ENV])
+    if current is not None:
+        if not _writable_folder(Path(current)):
+            raise UserError(
+                f"{INDUCTOR_CACHE_ENV}='{current}' is not a folder that can be created and written (torch's compile "
+                "cache, which every torch optimizer imports); unset it or point it at a writable folder"
+            )
+        return Path(current)
+    folder = user_cache_dir() / "inductor"
+    if not _writable_folder(folder):
+        return None
+    os.environ[INDUCTOR_CACHE_ENV] = str(folder)
+    return folder
+
+
+def _writable_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def compile_unsupported_reason(device: torch.device) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
+from attn.errors import UserError
 from attn.process import user_cache_dir
 from attn.training.device import INDUCTOR_CACHE_ENV, start_dynamo_import, use_persistent_compile_cache
 from tests.helpers import only_run_dir
@@ -40,6 +41,20 @@ def test_the_compile_cache_moves_to_the_user_cache_unless_chosen(
     assert use_persistent_compile_cache() == user_cache_dir() / "inductor"
     monkeypatch.setenv(INDUCTOR_CACHE_ENV, str(tmp_path / "mine"))  # the user's choice stays
     assert use_persistent_compile_cache() == tmp_path / "mine"
+
+
+def test_a_compile_cache_that_cannot_be_written_is_left_to_torch_or_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """torch._dynamo (which every optimizer imports) fails to import on a cache folder it cannot create."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.delenv(INDUCTOR_CACHE_ENV, raising=False)
+    monkeypatch.setenv("ATTN_CACHE", str(blocker))
+    assert use_persistent_compile_cache() is None and INDUCTOR_CACHE_ENV not in os.environ  # torch's default stays
+    monkeypatch.setenv(INDUCTOR_CACHE_ENV, str(blocker / "inductor"))  # the user's own choice: named
+    with pytest.raises(UserError, match=f"{INDUCTOR_CACHE_ENV}='.*a-file/inductor' is not a folder"):
+        use_persistent_compile_cache()
 
 
 def test_torch_dynamo_is_imported_on_a_thread_only_where_a_gpu_is_and_not_for_the_cache(
