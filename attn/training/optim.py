@@ -91,10 +91,11 @@ class Optimizers:
         for name, optimizer in self.optimizers.items():
             try:
                 optimizer.load_state_dict(state[name])
-            except (ValueError, KeyError) as err:
+            except (ValueError, KeyError, TypeError) as err:
                 raise CheckpointError(
                     f"checkpoint '{source}': the {name} state does not fit this model ({err})"
                 ) from None
+            _check_state_shapes(optimizer, name, source)
 
     def describe(self) -> str:
         """One line, e.g. ``muon (lr 0.02, 24 matrices, 10.6M parameters) + adamw (lr 0.002, 0.1M parameters)``."""
@@ -105,6 +106,22 @@ class Optimizers:
             what = f"{len(params)} matrices, " if name == "muon" else ""
             parts.append(f"{name} (lr {self.peak_lrs[name]:g}, {what}{_millions(count)} parameters)")
         return " + ".join(parts)
+
+
+def _check_state_shapes(optimizer: Optimizer, name: str, source: Any) -> None:
+    """Every per-parameter tensor of a loaded state (moments, momentum buffers) has its parameter's shape and
+    finite values: torch's load_state_dict checks neither, and a misfit would fail only at the first step."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if not isinstance(value, torch.Tensor) or value.ndim == 0:
+                    continue  # step counts
+                if value.shape != param.shape or (value.is_floating_point() and not bool(torch.isfinite(value).all())):
+                    what = f"shape {tuple(value.shape)} for a parameter of shape {tuple(param.shape)}"
+                    raise CheckpointError(
+                        f"checkpoint '{source}': the {name} state does not fit this model "
+                        f"('{key}' {what if value.shape != param.shape else 'has NaN or Inf values'})"
+                    )
 
 
 def _millions(count: int) -> str:

@@ -41,7 +41,10 @@ from attn.training.seeds import batch_seed, dropout_seed
 from attn.training.sinks import MetricSink
 from attn.training.task import Task
 
-WARMUP_STEPS_EXCLUDED = 5  # first steps (compilation, allocator warm-up) left out of throughput
+WARMUP_STEPS_EXCLUDED = 5
+MAX_COUNT = (
+    2**53
+)  # steps and items a checkpoint may claim (exact in a float64 too)  # first steps (compilation, allocator warm-up) left out of throughput
 
 
 def compile_model(model: nn.Module, cfg: TrainConfig) -> nn.Module:
@@ -88,7 +91,16 @@ def trainer_state_from(stored: Any, source: Path) -> TrainerState:
     for name, value in stored.items():
         if not _has_type(value, hints[name]):
             raise CheckpointError(f"checkpoint '{source}' is damaged: trainer state '{name}' is {value!r}")
-    return TrainerState(**stored)
+    state = TrainerState(**stored)
+    counts = {"step": state.step, "items_seen": state.items_seen, "evals_since_best": state.evals_since_best}
+    times = {"elapsed_s": state.elapsed_s, "eval_s": state.eval_s}
+    wrong = [f"{k} {v!r}" for k, v in counts.items() if not 0 <= v <= MAX_COUNT]
+    wrong += [f"{k} {v!r}" for k, v in times.items() if not (math.isfinite(v) and v >= 0)]
+    if state.best_step is not None and not 0 <= state.best_step <= state.step:
+        wrong.append(f"best_step {state.best_step!r} (step {state.step})")
+    if wrong:
+        raise CheckpointError(f"checkpoint '{source}' is damaged: trainer state {', '.join(wrong)}")
+    return state
 
 
 def _has_type(value: Any, hint: Any) -> bool:

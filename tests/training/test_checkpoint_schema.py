@@ -81,6 +81,13 @@ def test_a_folder_instead_of_a_checkpoint_is_named(tmp_path: Path) -> None:
         (lambda c: c.update(trainer=[0, 1]), "its 'trainer' is a list, not a dict"),
         (lambda c: c["optimizer"].update(param_groups=[]), "cannot be resumed|does not fit this model"),
         (lambda c: c["rng"].update(torch="not a state"), "cannot be resumed|does not fit this model"),
+        (lambda c: c["trainer"].update(step=-5), "damaged: trainer state step -5"),
+        (lambda c: c["trainer"].update(step=10**30), "damaged: trainer state step 1000000000000000000000000000000"),
+        (lambda c: c["trainer"].update(elapsed_s=float("nan")), "damaged: trainer state elapsed_s nan"),
+        (
+            lambda c: next(iter(c["optimizer"]["adamw"]["state"].values())).update(exp_avg=torch.zeros(1)),
+            r"the adamw state does not fit this model \('exp_avg' shape \(1,\)",
+        ),
     ],
 )
 def test_a_damaged_checkpoint_does_not_resume_and_leaves_the_run_as_it_was(
