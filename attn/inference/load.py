@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,40 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
     raise CheckpointError(f"'{run_dir}' has no {' or '.join(order)} checkpoint")
 
 
+MAX_SIZE = 2**31  # a vocabulary, channel count or window length a checkpoint may claim
+
+
+def check_model_facts(info: Any, extras: Any, step: Any, source: Path | str) -> None:
+    """What rebuilds a model, checked before anything uses it: the builder's data facts (positive sizes),
+    the text vocabulary (distinct single characters, as many as the model's vocabulary), the EEG target
+    statistics (finite, a positive spread) and the step. A CheckpointError names what is wrong."""
+
+    def damaged(what: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint '{source}' is damaged: {what}")
+
+    if not isinstance(info, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and 0 < v < MAX_SIZE
+        for k, v in info.items()
+    ):
+        raise damaged(f"its model facts must be positive sizes (found {info!r:.200})")
+    if not isinstance(extras, dict):
+        raise damaged(f"its extras must be a mapping (found {type(extras).__name__})")
+    vocab = extras.get("vocab")
+    if vocab is not None:
+        if not isinstance(vocab, list) or not all(isinstance(c, str) and len(c) == 1 for c in vocab):
+            raise damaged("its vocabulary must be a list of single characters")
+        if len(set(vocab)) != len(vocab) or ("vocab_size" in info and len(vocab) != info["vocab_size"]):
+            raise damaged(f"its vocabulary has {len(vocab)} characters for a model of {info.get('vocab_size')}")
+    for key in ("target_mean", "target_std"):
+        value = extras.get(key)
+        if key in extras and not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise damaged(f"its {key} is {value!r}")
+    if "target_std" in extras and not extras["target_std"] > 0:
+        raise damaged(f"its target_std is {extras['target_std']!r}")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise damaged(f"its step is {step!r}")
+
+
 def load_trained(run_dir: Path, which: str = "best", device: torch.device | str = "cpu") -> TrainedModel:
     """Rebuild the model of a run from its checkpoint, or from an exported ``.safetensors`` file.
 
@@ -67,12 +102,15 @@ def load_trained(run_dir: Path, which: str = "best", device: torch.device | str 
         info = content["model_info"]
     except KeyError as err:
         raise CheckpointError(f"checkpoint '{path}' lacks '{err.args[0]}'") from None
+    trainer = content.get("trainer", {})
+    step = trainer.get("step", 0) if isinstance(trainer, dict) else None
+    check_model_facts(info, extras, step, path)
     if (Path(run_dir) / "recipe.yaml").is_file():
         recipe = reconcile_run_recipe(recipe, Path(run_dir) / "recipe.yaml")
     model = build_model(recipe.model_name, recipe.model, **info)
     load_model_weights(model, evaluation_weights(content), path)  # the average of the weights, if the run kept one
     model.to(device).eval()
-    return TrainedModel(recipe, model, extras, path, int(content.get("trainer", {}).get("step", 0)), dict(info))
+    return TrainedModel(recipe, model, extras, path, step, dict(info))
 
 
 # ---- exported safetensors files (attn export RUN_DIR --format safetensors) ------------------------
@@ -117,13 +155,18 @@ def load_safetensors(path: Path, device: torch.device | str = "cpu") -> TrainedM
     try:
         recipe = parse_recipe(json.loads(meta[META_RECIPE]), path.stem)
         info, extras = json.loads(meta[META_MODEL_INFO]), json.loads(meta[META_EXTRAS])
+        step = json.loads(meta.get(META_STEP, "0"))
     except (KeyError, json.JSONDecodeError) as err:
         raise CheckpointError(f"exported model '{path}' has damaged metadata ({type(err).__name__}: {err})") from None
+    check_model_facts(info, extras, step, path)
     model = build_model(recipe.model_name, recipe.model, **info)
     try:
         load_model(model, str(path), strict=True)
     except RuntimeError as err:
         first = " ".join(line.strip() for line in str(err).splitlines()[:3])[:300]
         raise CheckpointError(f"exported model '{path}' does not fit the model of its recipe: {first}") from None
+    for name, value in model.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"exported model '{path}' has NaN or Inf weights (in '{name}')")
     model.to(device).eval()
-    return TrainedModel(recipe, model, extras, path, int(meta.get(META_STEP, 0)), dict(info))
+    return TrainedModel(recipe, model, extras, path, step, dict(info))

@@ -24,6 +24,7 @@ from rich.text import Text
 from attn.errors import CheckpointError, UserError
 from attn.fileio import atomic_write_json, atomic_write_text, check_folder, remove_stale_temporaries
 from attn.formatting import format_duration
+from attn.inference.load import check_model_facts
 from attn.models import build_model
 from attn.models.registry import CountsFlops
 from attn.process import describe_phases, process_age_s, process_start, startup
@@ -160,7 +161,8 @@ def resume_single(run_dir: Path, overrides: list[str]) -> tuple[Recipe, dict[str
         raise CheckpointError(f"'{run_dir}' has no checkpoints/last.pt to resume from")
     checkpoint = load_checkpoint(last)
     check_checkpoint(checkpoint, last, resumable=True)
-    trainer_state_from(checkpoint["trainer"], last)  # a damaged trainer state stops here, before any file is touched
+    state = trainer_state_from(checkpoint["trainer"], last)  # a damaged trainer state stops here, before any file
+    check_model_facts(checkpoint.get("model_info", {}), checkpoint.get("extras", {}), state.step, last)  # is touched
     trained = stored_recipe(checkpoint["recipe"], last, run_dir.parent.name)
     recipe, changes = continued_recipe(run_dir, trained, overrides)
     return recipe, checkpoint, changes

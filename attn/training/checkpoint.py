@@ -163,6 +163,11 @@ def check_checkpoint(content: dict[str, Any], path: Path, resumable: bool = Fals
                 f"checkpoint '{path}' is damaged: its weights must map names to tensors (found {name!r}: "
                 f"{type(value).__name__})"
             )
+        if value.layout != torch.strided or value.is_complex():
+            raise CheckpointError(
+                f"checkpoint '{path}' is damaged: weight '{name}' is a {value.layout} {value.dtype} tensor, "
+                "not a dense real one"
+            )
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(
                 f"checkpoint '{path}' has NaN or Inf weights (in '{name}'): it was saved from a run that "

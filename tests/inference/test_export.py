@@ -8,6 +8,7 @@ braindecode wrapper's prefix stripping is tested with the wrapper class around a
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,33 @@ def test_a_safetensors_file_without_attn_metadata_is_a_named_error(tmp_path: Pat
 def run_onnx(path: Path, inputs: dict[str, Any]) -> Any:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session, session.run(None, inputs)[0]
+
+
+@pytest.mark.parametrize(
+    ("damage", "pattern"),
+    [("nan", "has NaN or Inf weights"), ("step", "damaged: its step is 1.5")],
+)
+def test_a_damaged_exported_file_is_refused_by_generate_and_eval(
+    text_run: Path, tmp_path: Path, damage: str, pattern: str
+) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    source = export(text_run, "safetensors", "--out", tmp_path / "ok.safetensors")
+    with safe_open(str(source), "pt") as handle:
+        meta, tensors = handle.metadata(), {k: handle.get_tensor(k) for k in handle.keys()}
+    if damage == "nan":
+        first = next(iter(tensors))
+        tensors[first] = torch.full_like(tensors[first], float("nan"))
+    else:
+        meta["attn.step"] = "1.5"
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=meta)
+    for command in (
+        ["generate", tmp_path / "bad.safetensors", "--length", "3"],
+        ["eval", tmp_path / "bad.safetensors"],
+    ):
+        result = run_cli(*command)
+        assert result.exit_code == 2 and re.search(pattern, result.output) and "Traceback" not in result.output
 
 
 def test_onnx_of_a_text_model_matches_pytorch_for_other_batch_and_sequence_lengths(

@@ -104,3 +104,30 @@ def test_a_damaged_checkpoint_does_not_resume_and_leaves_the_run_as_it_was(
     assert result.exit_code == 2, result.output
     assert re.search(pattern, " ".join(result.output.split())) and "Traceback" not in result.output
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        (lambda c: c["extras"].update(vocab=["ab", *c["extras"]["vocab"][1:]]), "list of single characters"),
+        (lambda c: c["extras"].update(vocab=c["extras"]["vocab"][:-1]), "vocabulary has .* characters for a model of"),
+        (lambda c: c["model_info"].update(vocab_size=-1), "model facts must be positive sizes"),
+        (lambda c: c["trainer"].update(step="five"), "step is 'five'|trainer state 'step'"),
+        (lambda c: c["model"].update({k: v.to_sparse() for k, v in list(c["model"].items())[:1]}), "not a dense real"),
+    ],
+    ids=["two-char-entry", "short-vocab", "negative-size", "step-text", "sparse-weight"],
+)
+def test_generate_refuses_a_checkpoint_whose_rebuild_facts_are_damaged(
+    tmp_path: Path, recipe_file: Path, change: object, pattern: str
+) -> None:
+    assert run_cli("train", recipe_file, "--runs-dir", tmp_path / "runs", "-q").exit_code == 0
+    run = only_run_dir(tmp_path / "runs")
+    for name in ("best.pt", "last.pt"):
+        path = run / "checkpoints" / name
+        content = torch.load(path, weights_only=True)
+        change(content)
+        torch.save(content, path)
+    for command in (["generate", run, "--length", "3"], ["train", "--resume", run, "train.max_steps=30"]):
+        result = run_cli(*command)
+        assert result.exit_code == 2, (command, result.output)
+        assert re.search(pattern, " ".join(result.output.split())) and "Traceback" not in result.output
