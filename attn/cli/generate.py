@@ -6,7 +6,7 @@ import gc
 import random
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -14,24 +14,39 @@ from attn.cli.app import app, console, user_errors
 from attn.cli.output import notes
 from attn.errors import UserError
 
+MAX_PROMPT_CHARS = 4 * 2**20  # a prompt longer than this is surely the wrong file (a model sees its context's end)
+SAMPLE_OVERHEAD_BYTES = 16 * 2**10  # per sample: its random generator's state and bookkeeping
+
+
+def check_batch_fits(num_samples: int, prompt_chars: int, length: int, trained: Any) -> None:
+    """Refuse a --num-samples batch that cannot fit in this machine's memory, with the estimate."""
+    from attn.fileio import format_bytes
+    from attn.process import memory_bytes
+
+    model = trained.recipe.model
+    cache = 2 * getattr(model, "n_layer", 0) * getattr(model, "block_size", 0) * getattr(model, "d_model", 0) * 4
+    per_sample = 8 * (prompt_chars + length) + 4 * len(trained.vocab) + cache + SAMPLE_OVERHEAD_BYTES
+    _, available = memory_bytes()
+    if num_samples * per_sample > available // 2:
+        raise UserError(
+            f"--num-samples {num_samples:,} needs about {format_bytes(num_samples * per_sample)} of memory for its batch "
+            f"and this machine has {format_bytes(available)} available: ask for fewer samples"
+        )
+
 
 def read_prompt(prompt: Optional[str], prompt_file: Optional[str]) -> str:
     """The prompt text: ``--prompt``, the contents of ``--prompt-file`` (``-``: stdin), or a newline."""
     if prompt is not None and prompt_file is not None:
         raise UserError("give the prompt once: --prompt TEXT or --prompt-file PATH, not both")
     if prompt_file == "-":
-        text = sys.stdin.read()
+        text = sys.stdin.read(MAX_PROMPT_CHARS + 1)
+        if len(text) > MAX_PROMPT_CHARS:
+            raise UserError(f"the prompt on standard input is longer than {MAX_PROMPT_CHARS:,} characters")
         where = "standard input"
     elif prompt_file is not None:
-        path = Path(prompt_file).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(f"--prompt-file '{prompt_file}' does not exist") from None
-        except IsADirectoryError:
-            raise UserError(f"--prompt-file '{prompt_file}' is a folder, not a text file") from None
-        except UnicodeDecodeError as err:
-            raise UserError(f"--prompt-file '{prompt_file}' is not UTF-8 text (byte {err.start})") from None
+        from attn.fileio import read_text_file
+
+        text = read_text_file(Path(prompt_file), "--prompt-file", UserError, max_bytes=4 * MAX_PROMPT_CHARS)
         where = f"'{prompt_file}'"
     else:
         return "\n" if prompt is None else _non_empty(prompt, "--prompt")
@@ -127,6 +142,7 @@ def generate(
         ids = torch.from_numpy(trained.vocab.encode(text)).to(dev)
     except UserError as err:  # name the run, which may be the newest one rather than one the user chose
         raise UserError(f"{err} (run {run_dir})") from None
+    check_batch_fits(num_samples, len(text), length, trained)
     startup.mark("load")
     seed = random_seed if random_seed is not None else random.randrange(2**31)
     generators = [torch.Generator().manual_seed(seed + i) for i in range(num_samples)]

@@ -61,6 +61,13 @@ def test_bad_prompts_are_one_line_errors(run: Path, tmp_path: Path) -> None:
     assert "does not exist" in fails(run, "--prompt-file", tmp_path / "nope.txt")
     assert "not UTF-8" in fails(run, "--prompt-file", tmp_path / "latin1.txt")
     assert "--prompt is empty" in fails(run, "--prompt", "")
+    assert "not a regular file" in fails(run, "--prompt-file", "/dev/zero")  # never read forever
+    assert "is a folder" in fails(run, "--prompt-file", tmp_path)
+
+
+def test_a_batch_of_samples_that_cannot_fit_in_memory_is_refused_with_its_estimate(run: Path) -> None:
+    message = fails(run, "--num-samples", 10**11, "--length", 5)
+    assert "--num-samples 100,000,000,000 needs about" in message and "available" in message
 
 
 def test_temperature_zero_is_greedy_decoding(run: Path) -> None:
