@@ -226,6 +226,8 @@ def parse_yaml(text: str, source: str, locate: bool = True) -> dict[str, Any]:
         raise RecipeError(f"recipe '{source}' {what}{where}: {problem}") from None
     except RecursionError:
         raise RecipeError(f"recipe '{source}' is nested too deeply to be a recipe") from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts (4300)
+        raise RecipeError(f"recipe '{source}' has a value that cannot be read: {str(err).split(';')[0]}") from None
     if raw is None:
         raise RecipeError(f"recipe '{source}' is empty")
     if not isinstance(raw, dict):

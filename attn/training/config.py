@@ -115,7 +115,11 @@ class TrainConfig:
         min_exclusive=True,
     )
     eval_batches: int = option(
-        200, help="batches per split in each evaluation during training (tasks that sample their evaluation)", min=1
+        200,
+        help="batches per split in each evaluation during training (tasks that sample their evaluation; their "
+        "windows are drawn once and kept, hence the bound)",
+        min=1,
+        max=100_000,
     )
     log_interval: int = option(10, help="log the training loss every N steps", min=1)
     loggers: list[Literal["tensorboard", "wandb", "mlflow", "csv"]] = option(
