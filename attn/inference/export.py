@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attn.errors import UserError
+from attn.errors import PathError, UserError, about_path
 from attn.fileio import atomic_write_json, to_json
 from attn.inference.load import (
     META_EXTRAS,
@@ -261,8 +261,13 @@ def _require(module: str, package: str) -> Any:
 def _atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path in ``path``'s folder that replaces ``path`` when the block ends without error."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    if path.is_dir():
+        raise PathError(f"cannot write '{path}': it is a folder, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as err:
+        raise about_path(err, path) from err
     tmp = folder / path.name
     try:
         yield tmp
@@ -270,6 +275,8 @@ def _atomic_path(path: Path) -> Iterator[Path]:
         if data.exists():
             os.replace(data, f"{path}.data")
         os.replace(tmp, path)
+    except OSError as err:  # name the file asked for, not the temporary one
+        raise about_path(err, path) from err
     finally:
         for leftover in folder.iterdir():
             leftover.unlink()

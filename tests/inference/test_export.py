@@ -252,6 +252,14 @@ def test_the_braindecode_wrappers_state_dict_is_its_networks_own() -> None:
 # ---- mistakes ---------------------------------------------------------------------------------------
 
 
+def test_exporting_onto_a_folder_names_that_folder(text_run: Path, tmp_path: Path) -> None:
+    (tmp_path / "taken.safetensors").mkdir()
+    result = run_cli("export", text_run, "--format", "safetensors", "--out", tmp_path / "taken.safetensors")
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: cannot write '{tmp_path / 'taken.safetensors'}': it is a folder, not a file"
+    assert [p.name for p in tmp_path.iterdir()] == ["taken.safetensors"]  # no temporary left behind
+
+
 def test_an_unknown_format_is_one_line(text_run: Path) -> None:
     result = run_cli("export", text_run, "--format", "pickle")
     assert result.exit_code == 2
