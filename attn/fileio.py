@@ -140,8 +140,12 @@ def path_kind(path: Path, what: str, error: type[UserError] = PathError) -> str:
     """
     try:
         mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         return "missing"
+    except NotADirectoryError:  # a file where a folder of the path belongs: say which
+        blocker = next((p for p in Path(path).parents if p.is_file()), None)
+        where = f": '{blocker}' is a file, not a folder" if blocker is not None else ""
+        raise error(f"{what} '{path}' cannot exist{where}") from None
     except ValueError:  # an embedded NUL byte
         raise error(f"{what} {str(path)!r} is not a valid path (it contains a NUL byte)") from None
     except OSError as err:

@@ -451,7 +451,11 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
 def load_run_recipe(path: Path, default_name: str) -> Recipe:
     """The resolved recipe a run wrote (``RUN_DIR/recipe.yaml``), checked like any recipe file."""
     text = read_text_file(path, "run recipe", RecipeError, max_bytes=MAX_RECIPE_BYTES)
-    return parse_recipe(parse_yaml(text, str(path)), default_name)
+    raw = parse_yaml(text, str(path))
+    try:
+        return parse_recipe(raw, default_name)
+    except RecipeError as err:  # a hand edit gone wrong: say in which file
+        raise RecipeError(f"'{path}': {err}") from None
 
 
 def stored_recipe(raw: Any, source: Path, default_name: str) -> Recipe:

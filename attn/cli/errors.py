@@ -29,8 +29,18 @@ _ABORT = getattr(_click.exceptions, "Abort", ())  # click's Abort; typer 0.29's 
 
 
 def env_flag(name: str) -> bool:
-    """Whether environment variable ``name`` is set to something other than empty, 0, false, no or off."""
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+    """Whether environment variable ``name`` says yes: 1 (or any other non-zero number), true, yes, y or on.
+
+    Empty, a zero (0, 00), false, no, n, off and none are off, and so is any other word: a flag that
+    shows tracebacks is better off when the value is unclear.
+    """
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("true", "yes", "y", "on"):
+        return True
+    try:
+        return float(value) != 0
+    except ValueError:
+        return False
 
 
 class _TolerantStream:

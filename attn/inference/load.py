@@ -12,7 +12,7 @@ from torch import nn
 
 from attn.datasets.text import Vocabulary
 from attn.errors import CheckpointError, UserError
-from attn.fileio import check_folder
+from attn.fileio import check_folder, path_kind
 from attn.models import build_model
 from attn.recipe import Recipe, parse_recipe, reconcile_run_recipe, stored_recipe
 from attn.training.checkpoint import evaluation_weights, load_checkpoint, load_model_weights
@@ -47,8 +47,11 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
     folder = run_dir / "checkpoints"
     order = ["best.pt", "last.pt"] if which == "best" else ["last.pt"]
     for name in order:
-        if (folder / name).is_file():
+        kind = path_kind(folder / name, "checkpoint", CheckpointError)
+        if kind == "file":
             return folder / name
+        if kind != "missing":
+            raise CheckpointError(f"'{folder / name}' is a {kind}, not a checkpoint file")
     raise CheckpointError(f"'{run_dir}' has no {' or '.join(order)} checkpoint")
 
 
@@ -105,8 +108,12 @@ def load_trained(run_dir: Path, which: str = "best", device: torch.device | str 
     trainer = content.get("trainer", {})
     step = trainer.get("step", 0) if isinstance(trainer, dict) else None
     check_model_facts(info, extras, step, path)
-    if (Path(run_dir) / "recipe.yaml").is_file():
-        recipe = reconcile_run_recipe(recipe, Path(run_dir) / "recipe.yaml")
+    written = Path(run_dir) / "recipe.yaml"
+    kind = path_kind(written, "recipe", CheckpointError)
+    if kind not in ("file", "missing"):
+        raise CheckpointError(f"'{written}' is a {kind}, not the run's recipe file")
+    if kind == "file":
+        recipe = reconcile_run_recipe(recipe, written)
     model = build_model(recipe.model_name, recipe.model, **info)
     load_model_weights(model, evaluation_weights(content), path)  # the average of the weights, if the run kept one
     model.to(device).eval()

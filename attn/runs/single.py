@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from attn.errors import CheckpointError, UserError
-from attn.fileio import atomic_write_json, atomic_write_text, check_folder, remove_stale_temporaries
+from attn.fileio import atomic_write_json, atomic_write_text, check_folder, path_kind, remove_stale_temporaries
 from attn.formatting import format_duration
 from attn.inference.load import check_model_facts
 from attn.models import build_model
@@ -133,8 +133,11 @@ def run_recipe_file(run_dir: Path) -> Path:
     """``run_dir/recipe.yaml``, or the error that ``run_dir`` is not a run directory."""
     check_folder(Path(run_dir), "run directory", CheckpointError)
     path = Path(run_dir) / "recipe.yaml"
-    if not path.is_file():
+    kind = path_kind(path, "recipe", CheckpointError)
+    if kind == "missing":
         raise CheckpointError(f"'{run_dir}' is not a run directory (it has no recipe.yaml)")
+    if kind != "file":
+        raise CheckpointError(f"'{path}' is a {kind}, not the run's recipe file")
     return path
 
 
@@ -157,8 +160,11 @@ def resume_single(run_dir: Path, overrides: list[str]) -> tuple[Recipe, dict[str
     run_recipe_file(run_dir)
     check_resume_overrides(overrides)
     last = run_dir / "checkpoints" / "last.pt"
-    if not last.is_file():
+    kind = path_kind(last, "checkpoint", CheckpointError)
+    if kind == "missing":
         raise CheckpointError(f"'{run_dir}' has no checkpoints/last.pt to resume from")
+    if kind != "file":
+        raise CheckpointError(f"'{last}' is a {kind}, not a checkpoint file")
     checkpoint = load_checkpoint(last)
     check_checkpoint(checkpoint, last, resumable=True)
     state = trainer_state_from(checkpoint["trainer"], last)  # a damaged trainer state stops here, before any file

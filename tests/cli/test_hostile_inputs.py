@@ -173,7 +173,11 @@ def test_bad_device_strings_in_bench_attention(device: str, tmp_path: Path) -> N
     assert "device" in line
 
 
-@pytest.mark.parametrize(("value", "on"), [("1", True), ("yes", True), ("0", False), ("false", False), ("", False)])
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [("1", True), ("yes", True), ("On", True), ("2", True), ("0", False), ("00", False), ("false", False)]
+    + [("", False), ("n", False), ("none", False), ("off", False), ("maybe", False)],
+)
 def test_attn_debug_is_on_only_for_a_true_value(value: str, on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATTN_DEBUG", value)
     assert env_flag("ATTN_DEBUG") is on
@@ -196,3 +200,23 @@ def test_a_corpus_too_large_for_memory_is_refused_before_it_is_read(
     monkeypatch.setattr("attn.process.memory_bytes", lambda: (16 * 2**30, 8 * 2**30))
     line = one_error_line(run_cli("recipes", "validate", "shakespeare_char_cpu", f"data.corpora=[{corpus}]"))
     assert f"corpus '{corpus}' (64.0 GiB of text) needs about 832.0 GiB of memory and this machine has 16.0 GiB" in line
+
+
+def test_paths_of_the_wrong_kind_are_named_as_such(tmp_path: Path, recipe_file: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    blocked = tmp_path / "afile" / "x"
+    for args in (["train", "--resume", blocked], ["eval", blocked], ["train", f"{blocked}.yaml"]):
+        assert f"'{tmp_path / 'afile'}' is a file, not a folder" in one_error_line(run_cli(*args))
+    assert run_cli("train", recipe_file, "--runs-dir", tmp_path / "runs", "-q").exit_code == 0
+    run = only_run_dir(tmp_path / "runs")
+    (run / "checkpoints" / "last.pt").unlink()
+    (run / "checkpoints" / "last.pt").mkdir()
+    assert "last.pt' is a folder, not a checkpoint file" in one_error_line(run_cli("train", "--resume", run))
+    text = (run / "recipe.yaml").read_text()
+    (run / "recipe.yaml").unlink()
+    (run / "recipe.yaml").mkdir()
+    assert "recipe.yaml' is a folder, not the run's recipe file" in one_error_line(run_cli("eval", run))
+    (run / "recipe.yaml").rmdir()
+    (run / "recipe.yaml").write_text(text.replace("  lr: 0.003", "  lr: -1"))
+    line = one_error_line(run_cli("eval", run))
+    assert f"'{run / 'recipe.yaml'}': recipe key 'train.lr' must be > 0" in line

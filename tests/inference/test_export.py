@@ -256,7 +256,9 @@ def test_exporting_onto_a_folder_names_that_folder(text_run: Path, tmp_path: Pat
     (tmp_path / "taken.safetensors").mkdir()
     result = run_cli("export", text_run, "--format", "safetensors", "--out", tmp_path / "taken.safetensors")
     assert result.exit_code == 2
-    assert result.output.strip() == f"error: cannot write '{tmp_path / 'taken.safetensors'}': it is a folder, not a file"
+    assert (
+        result.output.strip() == f"error: cannot write '{tmp_path / 'taken.safetensors'}': it is a folder, not a file"
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["taken.safetensors"]  # no temporary left behind
 
 
