@@ -169,8 +169,11 @@ def load_text_data(cfg: TextDataConfig, block_size: int, vocab: Vocabulary | Non
         raise DataError(f"the recipe lists a corpus twice: {names}")
     vocab = vocab or Vocabulary.from_texts([text for _, text in named])
     corpora = []
-    for name, text in named:
-        ids = vocab.encode(text)
+    for source, (name, text) in zip(cfg.corpora, named):
+        try:
+            ids = vocab.encode(text)
+        except UserError as err:  # a corpus changed since the model was trained on it: say which
+            raise DataError(f"corpus '{source}': {err}") from None
         n_val = int(round(len(ids) * cfg.val_fraction))
         train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val :]
         for split, arr in (("training", train), ("validation", val)):

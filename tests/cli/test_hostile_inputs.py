@@ -220,3 +220,11 @@ def test_paths_of_the_wrong_kind_are_named_as_such(tmp_path: Path, recipe_file: 
     (run / "recipe.yaml").write_text(text.replace("  lr: 0.003", "  lr: -1"))
     line = one_error_line(run_cli("eval", run))
     assert f"'{run / 'recipe.yaml'}': recipe key 'train.lr' must be > 0" in line
+
+
+def test_a_corpus_changed_after_training_is_named(tmp_path: Path, corpus: Path, recipe_file: Path) -> None:
+    assert run_cli("train", recipe_file, "--runs-dir", tmp_path / "runs", "-q").exit_code == 0
+    with open(corpus, "a", encoding="utf-8") as handle:
+        handle.write("\u00fc\u00e9")
+    line = one_error_line(run_cli("eval", only_run_dir(tmp_path / "runs")))
+    assert f"corpus '{corpus}'" in line and "not in the model's vocabulary" in line
