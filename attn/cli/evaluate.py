@@ -7,6 +7,7 @@ attention maps, folds) before anything is evaluated or written.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -77,6 +78,8 @@ def evaluate(
     if text is not None and not attention_maps:
         raise UserError("--text is the text whose attention --attention-maps draws; add --attention-maps")
     run_dir = run_dir or latest_run(runs_root(runs_dir))
+    if Path(run_dir).is_dir() and not os.access(run_dir, os.W_OK):  # before minutes of evaluation, not after
+        raise UserError(f"eval writes eval-{split}.json into the run directory, and '{run_dir}' cannot be written")
     if is_cross_validation(run_dir):
         if attention_maps:
             raise UserError(
