@@ -505,7 +505,7 @@ class Trainer:
                             "train_loss": mean_loss,
                             "lr": self.last_lr,
                             **self._other_lrs(),
-                            f"{self.task.items}_per_s": rate if measured_time > 0 else None,  # None in warm-up
+                            **({f"{self.task.items}_per_s": rate} if measured_time > 0 else {}),  # none in warm-up
                             "elapsed_s": round(elapsed, 3),
                             "peak_memory_mb": round(self.runtime.peak_memory_mb(), 1),
                         }
