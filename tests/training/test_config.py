@@ -26,7 +26,7 @@ NEW_KEYS += ("ema_decay", "grad_accum_steps", "eval_interval_s", "muon_ns_steps"
         ("train.eval_batches=1000000000000", "'train.eval_batches'"),
         ("train.max_steps=" + "9" * 5000, "has a value that cannot be read"),
         ("train.grad_accum_steps=0", "'train.grad_accum_steps'"),
-        ("train.grad_accum_steps=13", "'train.grad_accum_steps' must be <= train.batch_size (12)"),
+        ("train.grad_accum_steps=25", "'train.grad_accum_steps' must be <= train.batch_size (24)"),
         ("train.eval_interval_s=0", "'train.eval_interval_s'"),
     ],
 )
