@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -207,19 +208,25 @@ def test_a_run_stopped_within_the_warm_up_steps_has_no_throughput(
     assert "n/a (only warm-up steps: the first 5 are not timed)" in row and " 0 " not in row
 
 
-def test_with_gradient_accumulation_the_probe_times_one_micro_batch(corpus: Path, make_recipe) -> None:
+def tiny_text_probe(corpus: Path, make_recipe: Any) -> tuple[Any, Any, Any, torch.nn.Module]:
+    """A tiny text recipe, its task set up on the CPU, the runtime and a fresh model: what the probe times."""
     from attn.models import build_model
     from attn.recipe import parse_recipe
     from attn.tasks import build_task
     from attn.training.device import resolve_runtime
     from attn.training.distributed import World
-    from attn.training.estimate import probe_step_cost
 
     recipe = parse_recipe(make_recipe(corpus, batch_size=4), "tiny")
     task = build_task(recipe)
     runtime = resolve_runtime("cpu", "fp32", False)
     task.setup(runtime, World(), 4)
-    model = build_model(recipe.model_name, recipe.model, **task.model_info())
+    return recipe, task, runtime, build_model(recipe.model_name, recipe.model, **task.model_info())
+
+
+def test_with_gradient_accumulation_the_probe_times_one_micro_batch(corpus: Path, make_recipe) -> None:
+    from attn.training.estimate import probe_step_cost
+
+    recipe, task, runtime, model = tiny_text_probe(corpus, make_recipe)
     seen: list[int] = []
     loss = task.loss
     task.loss = lambda m, batch: seen.append(batch[0].shape[0]) or loss(m, batch)  # type: ignore[method-assign]
@@ -235,18 +242,9 @@ def test_with_gradient_accumulation_the_probe_times_one_micro_batch(corpus: Path
 def test_the_probe_times_the_optimizer_update_once_per_step(corpus: Path, make_recipe) -> None:
     import time
 
-    from attn.models import build_model
-    from attn.recipe import parse_recipe
-    from attn.tasks import build_task
-    from attn.training.device import resolve_runtime
-    from attn.training.distributed import World
     from attn.training.estimate import probe_step_cost
 
-    recipe = parse_recipe(make_recipe(corpus, batch_size=4), "tiny")
-    task = build_task(recipe)
-    runtime = resolve_runtime("cpu", "fp32", False)
-    task.setup(runtime, World(), 4)
-    model = build_model(recipe.model_name, recipe.model, **task.model_info())
+    recipe, task, runtime, model = tiny_text_probe(corpus, make_recipe)
     probes: list[torch.nn.Module] = []
 
     class SlowUpdate:

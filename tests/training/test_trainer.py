@@ -114,16 +114,18 @@ def config(**changes: Any) -> TrainConfig:
     return replace(base, **changes)
 
 
-def trainer(run_dir: Path, task: Task, cfg: TrainConfig, model: type[nn.Module] | None = None) -> Trainer:
-    """A trainer of ``model`` (a class; default ``nn.Linear(1, 1)``) built from seed 0."""
+def trainer(
+    run_dir: Path, task: Task, cfg: TrainConfig, model: type[nn.Module] | None = None, runtime: Any = CPU
+) -> Trainer:
+    """A trainer of ``model`` (a class; default ``nn.Linear(1, 1)``) built from seed 0, on ``runtime``'s device."""
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    task.setup(CPU, World(), cfg.batch_size)
+    task.setup(runtime, World(), cfg.batch_size)
     return Trainer(
-        model=model() if model is not None else nn.Linear(1, 1),
+        model=(model() if model is not None else nn.Linear(1, 1)).to(runtime.device),
         task=task,
         cfg=cfg,
-        runtime=CPU,
+        runtime=runtime,
         run_dir=run_dir,
         world=World(),
         display=TrainingDisplay(Console(quiet=True), cfg.max_steps, quiet=True),
@@ -277,23 +279,7 @@ def test_a_cuda_graph_step_trains_like_the_eager_step(tmp_path: Path, optimizer:
     weights = []
     for graphs in (False, True):
         cfg = config(optimizer=optimizer, schedule="wsd", decay_fraction=0.5, grad_clip=1.0, device="cuda")
-        cfg = replace(cfg, cuda_graphs=graphs)
-        task = CudaLineTask()
-        task.setup(gpu, World(), cfg.batch_size)
-        torch.manual_seed(0)
-        run_dir = tmp_path / str(graphs)
-        (run_dir / "checkpoints").mkdir(parents=True)
-        run = Trainer(
-            model=BlockNet().cuda(),
-            task=task,
-            cfg=cfg,
-            runtime=gpu,
-            run_dir=run_dir,
-            world=World(),
-            display=TrainingDisplay(Console(quiet=True), cfg.max_steps, quiet=True),
-            total_steps=cfg.max_steps,
-            checkpoint_payload={"recipe": {}},
-        )
+        run = trainer(tmp_path / str(graphs), CudaLineTask(), replace(cfg, cuda_graphs=graphs), BlockNet, gpu)
         assert (run.graph_step is not None) == graphs
         run.run()
         weights.append([p.detach().double().cpu() for p in run.raw_model.parameters()])
