@@ -236,6 +236,8 @@ def run_attention_bench(
                     "after OOM" if failed else f"estimated {needed / 2**30:.1f} GiB > budget {budget / 2**30:.1f} GiB"
                 )
                 results[method][length] = {"status": "skipped", "reason": reason}
+                if progress is not None:
+                    progress(f"{method:>9} N={length:<6} {describe(results[method][length])}")
                 continue
             try:
                 results[method][length] = measure(method, length, settings)
@@ -279,7 +281,7 @@ def fit_growth(lengths: list[int], values: list[float | None]) -> tuple[float | 
 def describe(cell: dict[str, Any]) -> str:
     """One measurement as text (for progress lines)."""
     if cell["status"] != "ok":
-        return cell["status"]
+        return f"{cell['status']} ({cell['reason']})" if cell.get("reason") else cell["status"]
     text = (
         f"{cell['time_ms']:.2f} ms (min {cell['min_ms']:.2f}, max {cell['max_ms']:.2f}), "
         f"saved {cell['saved_activations_mib']:.1f} MiB"

@@ -238,6 +238,20 @@ def attention(
         runs_dir=runs_dir,
         **{name: getattr(settings, name) for name in sizes},
     )
+    from attn.bench.attention import DTYPES, estimated_bytes, memory_budget
+    from attn.fileio import format_bytes
+
+    elem = torch.empty((), dtype=DTYPES[settings.dtype]).element_size()
+    budget = memory_budget(device)
+    needs = {
+        m: estimated_bytes(m, settings.batch, settings.heads, min(settings.lengths), settings.d_model, elem, device)
+        for m in settings.methods
+    }
+    if all(need > budget for need in needs.values()):  # nothing could be measured: say so before making a folder
+        raise UserError(
+            f"no method fits in this device's memory even at N={min(settings.lengths)}: the smallest needs about "
+            f"{format_bytes(min(needs.values()))} and the budget is {format_bytes(budget)}; use shorter --lengths"
+        )
     out = create_bench_dir("attention", runs_dir)
     report = run_attention_bench(
         settings, bench_environment(torch.device(device), command), progress=progress_to_stderr

@@ -133,3 +133,10 @@ def test_no_exponent_when_time_does_not_grow(tmp_path: Path, monkeypatch: pytest
     result, report, _ = bench_with_times(tmp_path, monkeypatch, "128,256", times, load=0.0)
     assert report["time_exponent"]["sdpa"] is None and report["time_exponent_range"]["sdpa"] is None
     assert "none (does not grow)" in result.stderr and report["warnings"] == []
+
+
+def test_lengths_that_fit_nowhere_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    args = ["bench", "attention", "--device", "cpu", "--lengths", "100000000", "--methods", "sdpa"]
+    result = CliRunner().invoke(app, [*args, "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "no method fits in this device's memory" in result.output
+    assert not any(tmp_path.iterdir())
