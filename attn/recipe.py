@@ -100,6 +100,7 @@ MODEL_FAMILIES = {
     "char-transformer": "text",
     "char-lstm": "text",
     "eeg-cnn": "eeg",
+    "eeg-latency": "eeg",
     "eeg-sparse-lightweight": "eeg",
     "eeg-sparse-improved": "eeg",
     "eeg-eegnex": "eeg",

@@ -152,8 +152,8 @@ def plot_readout_weights(
     count = max(1, min(n_windows, w.shape[0]))
     cols = min(3, count)
     rows = math.ceil(count / cols)
-    step = float(t[1] - t[0]) if len(t) > 1 else 0.04
-    lo, hi = float(t[0]) - step, float(t[-1]) + step
+    step = float(np.diff(t).min()) if len(t) > 1 else 0.04  # eeg-latency's edge slots sit further out
+    lo, hi = float(t[0]) - 2 * step, float(t[-1]) + 2 * step  # the first and last bars whole
     for marks in (response_times, expected_times):  # a response before or after the window stays visible
         if marks is not None:
             shown = np.asarray(marks, dtype=np.float64)[:count]

@@ -165,13 +165,21 @@ def test_eval_defaults_to_the_newest_run(tmp_path: Path, recipe_file: Path, monk
     assert result.stdout == f"{newer / 'eval-val.json'}\n"
 
 
-def test_eeg_attention_maps_draw_the_readout_over_time(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("model", "n_slots"),
+    [
+        ({"name": "eeg-sparse-lightweight", "readout": "latency", "positional_encoding": "sinusoidal"}, 50),
+        ({"name": "eeg-latency"}, 202),  # every sample and the two edge slots
+    ],
+    ids=["sparse-latency-readout", "eeg-latency"],
+)
+def test_eeg_attention_maps_draw_the_readout_over_time(tmp_path: Path, model: dict, n_slots: int) -> None:
     import json
 
     from tests.helpers import eeg_recipe, write_recipe
 
     recipe = eeg_recipe(epochs=1)
-    recipe["model"] = {"name": "eeg-sparse-lightweight", "readout": "latency", "positional_encoding": "sinusoidal"}
+    recipe["model"] = model
     assert run_cli("train", write_recipe(tmp_path, recipe), "--runs-dir", tmp_path / "runs", "-q").exit_code == 0
     run = only_run_dir(tmp_path / "runs")
     result = run_cli("eval", run, "--split", "test", "--attention-maps", "--device", "cpu")
@@ -179,7 +187,7 @@ def test_eeg_attention_maps_draw_the_readout_over_time(tmp_path: Path) -> None:
     png = run / "attention_maps" / "readout_test.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     stats = json.loads((run / "attention_maps" / "readout_test.json").read_text())
-    assert stats["readout"] == "latency" and len(stats["token_times_s"]) == 50
+    assert stats["readout"] == "latency" and len(stats["token_times_s"]) == n_slots
     split = json.loads((run / "split.json").read_text())["subjects"]["test"]
     for window in stats["windows"]:
         assert sum(window["weights"]) == pytest.approx(1.0, abs=1e-5) and window["subject"] in split
