@@ -28,6 +28,8 @@ from pathlib import Path
 LW = "eeg_sparse_lightweight"
 ZOO = ["EEGNetv4", "ShallowFBCSPNet", "Deep4Net", "EEGConformer", "ATCNet", "CTNet"]
 
+LATENCY_TRAIN = ["train.epochs=30", "train.lr=3e-3", "train.warmup_steps=80", "train.ema_decay=0.99"]
+
 # name -> (recipe, overrides)
 GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
     "baselines": {"eeg-cnn": ("eeg_cnn", []), "EEGNeX": ("eeg_eegnex", [])},
@@ -42,6 +44,18 @@ GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
         for n in ("none", "window", "robust")
     },
     "seeds": {f"lightweight seed={seed}": (LW, [f"train.seed={seed}"]) for seed in range(1, 6)},
+    "latency": {
+        "eeg-latency (shipped)": ("eeg_latency", []),
+        "eeg-latency without edge slots": ("eeg_latency", ["model.edge_slots=false"]),
+        "eeg-latency time_shift_s=0.1": ("eeg_latency", ["train.time_shift_s=0.1"]),
+    },
+    "latency_seeds": {f"eeg-latency seed={seed}": ("eeg_latency", [f"train.seed={seed}"]) for seed in range(1, 6)},
+    # the peers under eeg_latency's training settings (30 epochs, lr 3e-3, weight average): a fair rematch
+    "peers_latency_train": {
+        name: ("eeg_eegnex", [*overrides, *LATENCY_TRAIN])
+        for name, overrides in [("EEGNeX", []), ("EEGConformer", ["model.arch=EEGConformer", "model.kwargs={}"])]
+    }
+    | {"lightweight": (LW, LATENCY_TRAIN)},
     "timeshift": {
         f"lightweight readout={r} time_shift_s={t}": (LW, [f"model.readout={r}", f"train.time_shift_s={t}"])
         for r in ("mean", "latency")
@@ -114,15 +128,21 @@ def ridge_row(args: argparse.Namespace) -> dict:
     }
 
 
-def ensemble_row(results: list[dict]) -> dict | None:
-    """The mean prediction of every finished variant of group ``seeds`` (the same folds, other seeds)."""
+def ensemble_rows(results: list[dict]) -> list[dict]:
+    """One row per model run with several seeds (variants named ``MODEL seed=N``): their mean prediction."""
+    models: dict[str, list[dict]] = {}
+    for r in results:
+        if " seed=" in r["name"] and "summary" in r:
+            models.setdefault(r["name"].split(" seed=")[0], []).append(r)
+    return [ensemble_row(model, members) for model, members in models.items() if len(members) >= 2]
+
+
+def ensemble_row(model: str, members: list[dict]) -> dict:
+    """The mean prediction of ``members`` (the same folds, other seeds), scored per fold and pooled."""
     import numpy as np
 
     from attn.metrics import nrmse
 
-    members = [r for r in results if r["name"].startswith("lightweight seed=") and "summary" in r]
-    if len(members) < 2:
-        return None
     scores, y_all, p_all = [], [], []
     for k in range(len(members[0]["summary"]["per_fold"])):
         tables = [
@@ -140,7 +160,7 @@ def ensemble_row(results: list[dict]) -> dict | None:
         scores.append(nrmse(y_true, pred))
         y_all.append(y_true)
         p_all.append(pred)
-    name = f"ensemble: mean of {len(members)} lightweight seeds"
+    name = f"ensemble: mean of {len(members)} {model} seeds"
     return {
         "name": name,
         "ridge": True,
@@ -211,9 +231,7 @@ def main() -> None:
         for future in futures:
             results.append(future.result())
             print(row(results[-1], args.jobs > 1), flush=True)
-    ensemble = ensemble_row(results)
-    if ensemble:
-        results.append(ensemble)
+    results += ensemble_rows(results)
     if args.ridge:
         results.append(ridge_row(args))
     table = "\n".join([HEADER, *(row(r, args.jobs > 1) for r in results)])

@@ -53,6 +53,7 @@ class EEGLatencyConfig:
         25, help="samples the first temporal convolution spans (25 = 0.25 s at 100 Hz; odd)", min=1
     )
     dropout: float = option(0.3, help="dropout after each temporal conv block", min=0, max=1, max_exclusive=True)
+    heads: int = option(1, help="softmaxes over time, each with its own scores, prior and edge slots", min=1)
     edge_slots: bool = option(
         True,
         help="add 'before the window' and 'after the window' slots to the softmax over time "
@@ -61,26 +62,30 @@ class EEGLatencyConfig:
 
 
 class TimeAttention(nn.Module):
-    """Scores ``(B, H, T)`` features at each sample (and two edge slots) and softmaxes over time.
+    """``heads`` softmaxes over time of ``(B, C, T)`` features, each at every sample (and two edge slots).
 
-    Returns the prediction (B,) ``a * (E[t] - t_mid) + c * sd[t] + d``; keeps the weights
-    (B, T [+ 2]) and the expected times (B,) of the last forward pass, detached.
+    Head ``h`` scores slot ``t`` with ``<u_h, x_t> + b_ht``; its belief ``w_h`` gives a mean time
+    ``E_h`` and a spread ``sd_h``; the prediction (B,) is ``sum_h a_h * (E_h - t_mid) + c_h * sd_h + d``.
+    Keeps the heads' mean weights (B, slots) and mean expected time (B,) of the last forward
+    pass, detached (the mean weights' expectation is the mean of the heads' expectations).
     """
 
-    def __init__(self, hidden: int, n_times: int, *, edge_slots: bool):
+    def __init__(self, hidden: int, n_times: int, *, heads: int = 1, edge_slots: bool = True):
         super().__init__()
         times = WINDOW_START_S + torch.arange(n_times, dtype=torch.float64) / SFREQ
         self.register_buffer("sample_times", times, persistent=False)  # float64: E[t] is cast down once
         self.t_mid = float(times.mean())
-        self.scorer = nn.Conv1d(hidden, 1, 1)
-        self.prior = nn.Parameter(torch.zeros(n_times))
-        self.edges = nn.Linear(hidden, 2) if edge_slots else None
+        self.heads = heads
+        self.scorer = nn.Conv1d(hidden, heads, 1)
+        self.prior = nn.Parameter(torch.zeros(heads, n_times))
+        self.edges = nn.Linear(hidden, 2 * heads) if edge_slots else None
         # before = start - gap, after = end + gap, gap = 1 / SFREQ + softplus(.): the edge slots stay outside
         gap = math.log(math.expm1(EDGE_GAP_INIT_S - 1 / SFREQ))  # 1 / SFREQ + softplus(gap) = EDGE_GAP_INIT_S
         self.edge_gaps = nn.Parameter(torch.full((2,), gap)) if edge_slots else None
-        self.out = nn.Linear(2, 1)
+        self.out = nn.Linear(2 * heads, 1)  # inputs: the heads' E - t_mid, then the heads' sd
         with torch.no_grad():
-            self.out.weight.copy_(torch.tensor([[LATENCY_SCALE_INIT, 0.0]]))
+            self.out.weight.zero_()
+            self.out.weight[0, :heads] = LATENCY_SCALE_INIT / heads
             self.out.bias.zero_()
         self.last_weights: torch.Tensor | None = None
         self.last_expected_time: torch.Tensor | None = None
@@ -94,19 +99,19 @@ class TimeAttention(nn.Module):
         return torch.cat([(times[0] - gaps[0]).view(1), times, (times[-1] + gaps[1]).view(1)])
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        scores = self.scorer(features).squeeze(1) + self.prior  # (B, T)
+        scores = self.scorer(features) + self.prior  # (B, heads, T)
         if self.edges is not None:
-            before, after = self.edges(features.mean(dim=2)).unbind(-1)
-            scores = torch.cat([before[:, None], scores, after[:, None]], dim=1)
+            before, after = self.edges(features.mean(dim=2)).view(-1, self.heads, 2).unbind(-1)
+            scores = torch.cat([before[..., None], scores, after[..., None]], dim=2)
         if scores.dtype in (torch.float16, torch.bfloat16):
             scores = scores.float()  # autocast: a bf16 expectation would round the times to ~0.01 s
-        weights = torch.softmax(scores, dim=1)
+        weights = torch.softmax(scores, dim=2)
         times = self.slot_times().to(weights.dtype)
-        expected = weights @ times  # (B,)
+        expected = weights @ times  # (B, heads)
         spread = (weights @ times.square() - expected.square()).clamp_min(1e-8).sqrt()
-        self.last_weights = weights.detach()
-        self.last_expected_time = expected.detach()
-        moments = torch.stack([expected - self.t_mid, spread], dim=1)
+        self.last_weights = weights.detach().mean(dim=1)
+        self.last_expected_time = expected.detach().mean(dim=1)
+        moments = torch.cat([expected - self.t_mid, spread], dim=1)
         return self.out(moments.to(self.out.weight.dtype)).squeeze(-1)
 
 
@@ -127,13 +132,13 @@ class EEGLatency(nn.Module):
             _temporal_block(cfg.spatial_filters, cfg.hidden, cfg.kernel_size, cfg.dropout),
             _temporal_block(cfg.hidden, cfg.hidden, 9, cfg.dropout),
         )
-        self.readout = TimeAttention(cfg.hidden, n_times, edge_slots=cfg.edge_slots)
+        self.readout = TimeAttention(cfg.hidden, n_times, heads=cfg.heads, edge_slots=cfg.edge_slots)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_windows(x, self.n_channels, self.name)
-        if x.shape[2] != self.readout.prior.numel():
+        if x.shape[2] != self.readout.prior.shape[1]:
             raise ValueError(
-                f"{self.name} was built for windows of {self.readout.prior.numel()} samples, got {x.shape[2]}"
+                f"{self.name} was built for windows of {self.readout.prior.shape[1]} samples, got {x.shape[2]}"
             )
         return self.readout(self.temporal(self.spatial(x)))
 

@@ -34,36 +34,48 @@ def randomise(module: torch.nn.Module, seed: int) -> None:
             p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5)
 
 
-@pytest.mark.parametrize("edge_slots", [True, False])
-def test_time_attention_matches_float64_numpy(edge_slots: bool) -> None:
+@pytest.mark.parametrize(("heads", "edge_slots"), [(1, True), (1, False), (3, True), (3, False)])
+def test_time_attention_matches_float64_numpy(heads: int, edge_slots: bool) -> None:
     n_times, hidden = 11, 4
-    readout = TimeAttention(hidden, n_times, edge_slots=edge_slots).double()
+    readout = TimeAttention(hidden, n_times, heads=heads, edge_slots=edge_slots).double()
     randomise(readout, 0)
-    h = np.random.default_rng(1).normal(size=(3, hidden, n_times))
+    h = np.random.default_rng(1).normal(size=(2, hidden, n_times))
     out = readout(torch.from_numpy(h)).detach().numpy()
 
     p = {k: v.detach().numpy() for k, v in readout.named_parameters()}
     t = eeg_dataset.WINDOW_START_S + np.arange(n_times) / eeg_dataset.SFREQ
-    scores = np.einsum("c,bct->bt", p["scorer.weight"][0, :, 0], h) + p["scorer.bias"][0] + p["prior"]
+    t_mid = (t[0] + t[-1]) / 2
     if edge_slots:
-        edge = h.mean(axis=2) @ p["edges.weight"].T + p["edges.bias"]  # (B, 2)
-        scores = np.concatenate([edge[:, :1], scores, edge[:, 1:]], axis=1)
         gaps = 1 / eeg_dataset.SFREQ + np_softplus(p["edge_gaps"])
         t = np.concatenate([[t[0] - gaps[0]], t, [t[-1] + gaps[1]]])
-    w = np_softmax(scores)
-    mean = w @ t
-    sd = np.sqrt(w @ t**2 - mean**2)
-    t_mid = (eeg_dataset.WINDOW_START_S + (eeg_dataset.WINDOW_START_S + (n_times - 1) / eeg_dataset.SFREQ)) / 2
-    expected = p["out.weight"][0, 0] * (mean - t_mid) + p["out.weight"][0, 1] * sd + p["out.bias"][0]
+    expected = np.zeros(2)
+    mean_weights, mean_times = np.zeros((2, len(t))), np.zeros(2)
+    for b in range(2):
+        out_b = p["out.bias"][0]
+        for k in range(heads):
+            scores = p["scorer.weight"][k, :, 0] @ h[b] + p["scorer.bias"][k] + p["prior"][k]
+            if edge_slots:
+                before, after = (
+                    p["edges.weight"][2 * k : 2 * k + 2] @ h[b].mean(axis=1) + p["edges.bias"][2 * k : 2 * k + 2]
+                )
+                scores = np.concatenate([[before], scores, [after]])
+            w = np_softmax(scores)
+            mean = w @ t
+            sd = math.sqrt(w @ t**2 - mean**2)
+            out_b += p["out.weight"][0, k] * (mean - t_mid) + p["out.weight"][0, heads + k] * sd
+            mean_weights[b] += w / heads
+            mean_times[b] += mean / heads
+        expected[b] = out_b
 
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(readout.last_weights.numpy(), w, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(readout.last_expected_time.numpy(), mean, rtol=1e-10)
+    np.testing.assert_allclose(readout.last_weights.numpy(), mean_weights, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(readout.last_expected_time.numpy(), mean_times, rtol=1e-10)
+    np.testing.assert_allclose(readout.last_weights.numpy() @ t, mean_times, rtol=1e-10)
     np.testing.assert_allclose(readout.slot_times().detach().numpy(), t, rtol=1e-6)
 
 
 def test_a_uniform_belief_predicts_the_training_mean_and_moving_it_moves_the_prediction() -> None:
-    readout = TimeAttention(2, 200, edge_slots=False).double()
+    readout = TimeAttention(2, 200, heads=2, edge_slots=False).double()
     with torch.no_grad():
         readout.scorer.weight.zero_()
         readout.scorer.bias.zero_()
@@ -71,7 +83,7 @@ def test_a_uniform_belief_predicts_the_training_mean_and_moving_it_moves_the_pre
     assert readout(h).item() == pytest.approx(0.0, abs=1e-12)  # E[t] = t_mid, weight of the spread 0
     assert float(readout.last_expected_time) == pytest.approx(1.495, abs=1e-9)  # (0.5 + 2.49) / 2
     with torch.no_grad():  # all belief on the last sample, 2.49 s
-        readout.prior.copy_(torch.where(torch.arange(200) == 199, 100.0, 0.0))
+        readout.prior.copy_(torch.where(torch.arange(200) == 199, 100.0, 0.0).expand(2, 200))
     assert readout(h).item() == pytest.approx(LATENCY_SCALE_INIT * (2.49 - 1.495), rel=1e-9)
 
 
@@ -87,12 +99,14 @@ def test_edge_slots_start_outside_the_window_and_stay_there() -> None:
     assert times[0].item() == pytest.approx(0.49, abs=1e-6) and times[-1].item() == pytest.approx(2.50, abs=1e-6)
 
 
-def test_parameter_count_by_hand() -> None:
-    model = make("eeg-latency")  # defaults: 8 spatial filters, 32 hidden, kernel 25, edge slots
+@pytest.mark.parametrize(("heads", "count"), [(1, 17_144), (4, 18_047)])
+def test_parameter_count_by_hand(heads: int, count: int) -> None:
+    model = make("eeg-latency", heads=heads)  # 8 spatial filters, 32 hidden, kernel 25, edge slots
     spatial = 129 * 8  # bias-free; its BatchNorm has no affine parameters
     temporal = (8 * 32 * 25 + 32) + 2 * 32 + (32 * 32 * 9 + 32) + 2 * 32
-    readout = (32 + 1) + 200 + (32 * 2 + 2) + 2 + (2 + 1)  # scorer, prior, edge scorer, edge gaps, output
-    assert sum(p.numel() for p in model.parameters()) == spatial + temporal + readout == 17_144
+    # scorer, prior, edge scorer, edge gaps (shared), output
+    readout = (32 + 1) * heads + 200 * heads + (32 + 1) * 2 * heads + 2 + (2 * heads + 1)
+    assert sum(p.numel() for p in model.parameters()) == spatial + temporal + readout == count
 
 
 def test_the_model_keeps_its_belief_and_ignores_the_input_scale() -> None:
