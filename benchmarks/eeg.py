@@ -28,7 +28,13 @@ from pathlib import Path
 LW = "eeg_sparse_lightweight"
 ZOO = ["EEGNetv4", "ShallowFBCSPNet", "Deep4Net", "EEGConformer", "ATCNet", "CTNet"]
 
-LATENCY_TRAIN = ["train.epochs=30", "train.lr=3e-3", "train.warmup_steps=80", "train.ema_decay=0.99"]
+LATENCY_TRAIN = [
+    "train.epochs=30",
+    "train.lr=3e-3",
+    "train.warmup_steps=80",
+    "train.ema_decay=0.99",
+    "train.time_shift_s=0.2",
+]
 
 # name -> (recipe, overrides)
 GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
@@ -47,10 +53,12 @@ GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
     "latency": {
         "eeg-latency (shipped)": ("eeg_latency", []),
         "eeg-latency without edge slots": ("eeg_latency", ["model.edge_slots=false"]),
-        "eeg-latency time_shift_s=0.1": ("eeg_latency", ["train.time_shift_s=0.1"]),
+        "eeg-latency without the time shift": ("eeg_latency", ["train.time_shift_s=0"]),
+        "eeg-latency with 8 spatial filters": ("eeg_latency", ["model.spatial_filters=8"]),
+        "eeg-latency with 4 heads": ("eeg_latency", ["model.heads=4"]),
     },
     "latency_seeds": {f"eeg-latency seed={seed}": ("eeg_latency", [f"train.seed={seed}"]) for seed in range(1, 6)},
-    # the peers under eeg_latency's training settings (30 epochs, lr 3e-3, weight average): a fair rematch
+    # the peers under eeg_latency's training settings (30 epochs, lr 3e-3, weight average, time shift): a fair rematch
     "peers_latency_train": {
         name: ("eeg_eegnex", [*overrides, *LATENCY_TRAIN])
         for name, overrides in [("EEGNeX", []), ("EEGConformer", ["model.arch=EEGConformer", "model.kwargs={}"])]

@@ -83,7 +83,8 @@ def evaluate(
     if is_cross_validation(run_dir):
         if attention_maps:
             raise UserError(
-                "--attention-maps draws a text transformer's attention; this is an EEG cross-validation run"
+                f"--attention-maps draws the maps of one model; '{run_dir}' is a cross-validation run: "
+                f"give one fold's directory (attn eval {Path(run_dir) / 'fold-0'} --attention-maps)"
             )
         result = evaluate_cross_validation(
             run_dir, split=split, checkpoint=checkpoint, device=device, full=not sampled, folds=fold

@@ -53,6 +53,12 @@ class EEGLatencyConfig:
         25, help="samples the first temporal convolution spans (25 = 0.25 s at 100 Hz; odd)", min=1
     )
     dropout: float = option(0.3, help="dropout after each temporal conv block", min=0, max=1, max_exclusive=True)
+    context_layers: int = option(
+        0,
+        help="pre-norm transformer encoder layers (torch's, 4 heads) over the samples before the scores: "
+        "each sample's score can then see the whole window",
+        min=0,
+    )
     heads: int = option(1, help="softmaxes over time, each with its own scores, prior and edge slots", min=1)
     edge_slots: bool = option(
         True,
@@ -132,6 +138,12 @@ class EEGLatency(nn.Module):
             _temporal_block(cfg.spatial_filters, cfg.hidden, cfg.kernel_size, cfg.dropout),
             _temporal_block(cfg.hidden, cfg.hidden, 9, cfg.dropout),
         )
+        self.context = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                cfg.hidden, 4, 2 * cfg.hidden, cfg.dropout, activation="gelu", batch_first=True, norm_first=True
+            )
+            for _ in range(cfg.context_layers)
+        )
         self.readout = TimeAttention(cfg.hidden, n_times, heads=cfg.heads, edge_slots=cfg.edge_slots)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,7 +152,13 @@ class EEGLatency(nn.Module):
             raise ValueError(
                 f"{self.name} was built for windows of {self.readout.prior.shape[1]} samples, got {x.shape[2]}"
             )
-        return self.readout(self.temporal(self.spatial(x)))
+        features = self.temporal(self.spatial(x))  # (B, hidden, T)
+        if len(self.context):
+            tokens = features.transpose(1, 2)
+            for layer in self.context:
+                tokens = layer(tokens)
+            features = tokens.transpose(1, 2)
+        return self.readout(features)
 
     def readout_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(weights (B, slots), slot times (slots,) in s after the stimulus)`` of the last forward pass."""

@@ -219,3 +219,10 @@ def test_quiet_commands_print_their_result_alone(
     assert loud.exit_code == quiet.exit_code == 0, quiet.output
     assert loud.stderr.strip() and not quiet.stderr.strip()
     assert quiet.stdout.strip()
+
+
+def test_attention_maps_of_a_cross_validation_name_a_fold_directory(cv_run: Path) -> None:
+    result = run_cli("eval", cv_run, "--attention-maps", "--device", "cpu")
+    assert result.exit_code == 2 and "cross-validation run" in result.stderr
+    assert str(cv_run / "fold-0") in result.stderr  # the command to run instead
+    assert not list(cv_run.glob("eval-*.json"))  # refused before any work

@@ -141,3 +141,34 @@ def test_the_edge_gap_starts_at_its_initial_value_through_the_softplus() -> None
     gap = TimeAttention(2, 10, edge_slots=True).edge_gaps.detach()
     assert (0.01 + F.softplus(gap)).tolist() == pytest.approx([EDGE_GAP_INIT_S] * 2, abs=1e-6)
     assert math.isclose(0.01 + math.log1p(math.exp(float(gap[0]))), EDGE_GAP_INIT_S, rel_tol=1e-6)
+
+
+def _features(model: EEGLatency, x: torch.Tensor) -> torch.Tensor:
+    """The features the scores read (after the context layers, if any), via the readout's input."""
+    seen: list[torch.Tensor] = []
+    handle = model.readout.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    model(x)
+    handle.remove()
+    return seen[0]
+
+
+def test_context_layers_let_every_sample_see_the_whole_window() -> None:
+    x = torch.randn(2, 129, 200, generator=torch.Generator().manual_seed(0))
+    changed = x.clone()
+    changed[..., :5] += 10.0  # the first 50 ms only
+    for layers, reaches_the_end in ((0, False), (1, True)):
+        model = make("eeg-latency", context_layers=layers).eval()
+        diff = (_features(model, changed) - _features(model, x)).abs()
+        assert bool((diff[..., :5] > 0).any())
+        # the two convolutions see 25 + 9 - 1 = 33 samples: the last sample is out of their reach
+        assert bool((diff[..., -1] > 1e-6).any()) == reaches_the_end
+
+
+def test_a_context_layer_is_torchs_encoder_layer_and_counts_as_such() -> None:
+    plain, context = make("eeg-latency"), make("eeg-latency", context_layers=1)
+    layer = context.context[0]
+    assert isinstance(layer, torch.nn.TransformerEncoderLayer) and layer.norm_first
+    d, ffn = 32, 64  # attention: in (3 d x d + 3 d) and out (d x d + d); feed-forward; two LayerNorms
+    extra = (3 * d * d + 3 * d) + (d * d + d) + (d * ffn + ffn) + (ffn * d + d) + 2 * 2 * d
+    count = sum(p.numel() for p in context.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert count == extra == 8_544
