@@ -1,6 +1,6 @@
 """`attn bench vs cnn`: an EEG attention model against the convolutional baselines.
 
-The attention recipe (default ``eeg_sparse_lightweight``) is trained next to ``eeg-cnn`` and,
+The attention recipe (default ``eeg_latency``) is trained next to ``eeg-cnn`` and,
 when braindecode is installed, ``eeg-eegnex``. Each baseline recipe is the attention recipe with
 its model section replaced by the one of the built-in baseline recipe (``eeg_cnn``,
 ``eeg_eegnex``): the same data configuration, subject split, seed, batch size, optimizer
@@ -27,7 +27,7 @@ from attn.fileio import read_json
 from attn.models.eegnex import braindecode_problem
 from attn.recipe import Recipe, load_recipe, parse_recipe
 
-DEFAULT_RECIPE = "eeg_sparse_lightweight"
+DEFAULT_RECIPE = "eeg_latency"
 # key -> (built-in recipe whose model section the baseline uses, label, check of what it needs or None)
 BASELINES = {"cnn": ("eeg_cnn", "CNN", None), "eegnex": ("eeg_eegnex", "EEGNeX", braindecode_problem)}
 BASELINE_MODELS = ("eeg-cnn", "eeg-eegnex", "eeg-braindecode")

@@ -113,7 +113,7 @@ def vs_cnn(
     recipe: Optional[str] = typer.Option(
         None,
         "--recipe",
-        help="An EEG attention recipe (file or built-in name). Default: eeg_sparse_lightweight.",
+        help="An EEG attention recipe (file or built-in name). Default: eeg_latency.",
     ),
     budget_s: Optional[float] = _BUDGET_S,
     steps: Optional[int] = _STEPS,

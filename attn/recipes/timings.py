@@ -23,7 +23,7 @@ class Timing:
     what: str = ""  # how the measured run differs from the recipe as shipped (empty: it does not)
 
 
-CPU_RECIPES = {"text": "shakespeare_char_cpu", "eeg": "eeg_sparse_lightweight"}
+CPU_RECIPES = {"text": "shakespeare_char_cpu", "eeg": "eeg_latency"}
 
 DEVICES = ("cpu", "gpu")
 
@@ -41,6 +41,11 @@ EXPECTED_TIMES: dict[str, dict[str, Timing]] = {
         "cpu": Timing(17.0, "BENCHMARKS.md, One subject split, CPU: process wall time"),
         "gpu": Timing(
             34.5, "BENCHMARKS.md, 5-fold cross-validation by subject, `default` preset: process wall, H100", "5-fold CV"
+        ),
+    },
+    "eeg_latency": {
+        "cpu": Timing(
+            30.2, "BENCHMARKS.md, `eeg-latency`, a model that asks *when* (CPU, 2026-12-05): single split, process wall"
         ),
     },
     "eeg_sparse_lightweight": {

@@ -140,7 +140,7 @@ def test_the_eeg_warning_names_the_eeg_cpu_recipe(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(single, "probe_step_cost", slow_cost)
     result = run_cli("train", write_recipe(tmp_path, eeg_recipe()), "--runs-dir", tmp_path / "runs", "-q")
     assert result.exit_code == 0, result.output
-    assert "`attn train eeg_sparse_lightweight`" in result.stderr
+    assert "`attn train eeg_latency`" in result.stderr
 
 
 def test_the_progress_bar_shows_time_left_from_the_start() -> None:
