@@ -18,8 +18,13 @@ The response time is *when* something happens in the window, so this model asks 
    units. ``a`` starts at 1 / 0.4 s (the simulator's RT standard deviation), ``c`` and ``d`` at
    zero: moving the belief by 0.4 s moves the prediction by one standard deviation.
 
-About 17k parameters at the defaults (129 channels): a model this small does not memorise the
-56 training subjects of the default recipe the way the 846k-parameter sparse CNN does. The
+Options: ``model.heads`` > 1 runs several such softmaxes (each head's mean and spread feed the
+prediction; the maps show their average), ``model.context_layers`` > 0 puts torch
+``TransformerEncoderLayer`` s over the samples before the scores (neither helped on the simulated
+data: BENCHMARKS.md).
+
+About 13k parameters at the defaults (129 channels), against 846k for the seed's sparse CNN, and
+better on held-out subjects (BENCHMARKS.md, "eeg-latency, a model that asks when"). The
 weights ``w`` are what ``attn eval --attention-maps`` draws for each window (the
 :class:`~attn.models.registry.HasReadoutWeights` protocol, ``readout_kind`` ``latency``).
 """
@@ -47,7 +52,7 @@ EDGE_GAP_INIT_S = 0.3
 class EEGLatencyConfig:
     """The ``model`` section of an eeg-latency recipe."""
 
-    spatial_filters: int = option(8, help="virtual channels the spatial filters map the EEG channels to", min=1)
+    spatial_filters: int = option(4, help="virtual channels the spatial filters map the EEG channels to", min=1)
     hidden: int = option(32, help="features per sample in the temporal conv blocks", min=1)
     kernel_size: int = option(
         25, help="samples the first temporal convolution spans (25 = 0.25 s at 100 Hz; odd)", min=1
@@ -59,7 +64,7 @@ class EEGLatencyConfig:
         "each sample's score can then see the whole window",
         min=0,
     )
-    heads: int = option(1, help="softmaxes over time, each with its own scores, prior and edge slots", min=1)
+    heads: int = option(1, help="softmaxes over time, each with its own scores, prior and edge-slot scores", min=1)
     edge_slots: bool = option(
         True,
         help="add 'before the window' and 'after the window' slots to the softmax over time "
@@ -189,7 +194,7 @@ def _temporal_block(in_channels: int, out_channels: int, kernel_size: int, dropo
     task="eeg",
     config=EEGLatencyConfig,
     description="spatial filters, 2 temporal conv blocks, a softmax over time whose expected time is the "
-    "response time (about 17k params; attention maps: the belief over time)",
+    "response time (about 13k params; attention maps: the belief over time)",
 )
 def build_eeg_latency(cfg: EEGLatencyConfig, *, n_channels: int, n_times: int) -> EEGLatency:
     if cfg.kernel_size % 2 == 0:

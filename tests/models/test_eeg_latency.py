@@ -101,7 +101,7 @@ def test_edge_slots_start_outside_the_window_and_stay_there() -> None:
 
 @pytest.mark.parametrize(("heads", "count"), [(1, 17_144), (4, 18_047)])
 def test_parameter_count_by_hand(heads: int, count: int) -> None:
-    model = make("eeg-latency", heads=heads)  # 8 spatial filters, 32 hidden, kernel 25, edge slots
+    model = make("eeg-latency", heads=heads, spatial_filters=8)  # 32 hidden, kernel 25, edge slots
     spatial = 129 * 8  # bias-free; its BatchNorm has no affine parameters
     temporal = (8 * 32 * 25 + 32) + 2 * 32 + (32 * 32 * 9 + 32) + 2 * 32
     # scorer, prior, edge scorer, edge gaps (shared), output
