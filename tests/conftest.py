@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
 os.environ.setdefault("ATTN_TEST", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give Ctrl-C back to the suite when it was started where SIGINT is ignored.
+
+    A shell without job control starts background commands (``pytest ... &``) with SIGINT ignored;
+    the trainer rightly keeps an ignored signal ignored, so every test that sends a real SIGINT
+    would fail. Runs in the main process and in each worker, before any test or child process.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
