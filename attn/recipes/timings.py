@@ -31,6 +31,9 @@ EXPECTED_TIMES: dict[str, dict[str, Timing]] = {
     "shakespeare_char_cpu": {
         "cpu": Timing(112.7, "BENCHMARKS.md, Text on the CPU (2 cores): process wall time"),
     },
+    "alice_char": {
+        "cpu": Timing(1090.0, "BENCHMARKS.md, `alice_char` on the CPU (2026-12-05): process wall"),
+    },
     "shakespeare_char": {
         "gpu": Timing(101.4, "BENCHMARKS.md, The reference run, end to end: whole 5000-step run, H100"),
     },
