@@ -28,13 +28,18 @@ from pathlib import Path
 LW = "eeg_sparse_lightweight"
 ZOO = ["EEGNetv4", "ShallowFBCSPNet", "Deep4Net", "EEGConformer", "ATCNet", "CTNet"]
 
-LATENCY_TRAIN = [
-    "train.epochs=30",
-    "train.lr=3e-3",
-    "train.warmup_steps=80",
-    "train.ema_decay=0.99",
-    "train.time_shift_s=0.2",
-]
+
+def train_overrides(recipe: str) -> list[str]:
+    """The ``train:`` section of built-in ``recipe`` as written there, as overrides for another recipe."""
+    import yaml
+
+    from attn.recipe import builtin_recipes
+
+    train = yaml.safe_load(builtin_recipes()[recipe].read_text(encoding="utf-8"))["train"]
+    return [f"train.{key}={value}" for key, value in train.items()]
+
+
+LATENCY_TRAIN = train_overrides("eeg_latency")  # what eeg_latency changes in the shared EEG training
 
 # name -> (recipe, overrides)
 GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
@@ -58,7 +63,7 @@ GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
         "eeg-latency with 4 heads": ("eeg_latency", ["model.heads=4"]),
     },
     "latency_seeds": {f"eeg-latency seed={seed}": ("eeg_latency", [f"train.seed={seed}"]) for seed in range(1, 6)},
-    # the peers under eeg_latency's training settings (30 epochs, lr 3e-3, weight average, time shift): a fair rematch
+    # the peers under eeg_latency's training settings (its epochs, lr, weight average, time shift): a fair rematch
     "peers_latency_train": {
         name: ("eeg_eegnex", [*overrides, *LATENCY_TRAIN])
         for name, overrides in [("EEGNeX", []), ("EEGConformer", ["model.arch=EEGConformer", "model.kwargs={}"])]
