@@ -188,6 +188,16 @@ def test_a_broken_braindecode_install_exits_2_with_one_line(tmp_path: Path, monk
     assert "braindecode, which is installed but failed to import (OSError" in " ".join(result.output.split())
 
 
+def test_an_even_eeg_latency_kernel_is_one_error_line(tmp_path: Path) -> None:
+    recipe = tiny_recipe()
+    recipe["model"] = {"name": "eeg-latency", "kernel_size": 24}
+    result = run_cli("train", write_recipe(tmp_path, recipe), "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output
+    assert "model.kernel_size must be odd" in errors[0] and "got 24" in errors[0]
+
+
 def test_builtin_eeg_recipes_validate_and_have_one_line_descriptions() -> None:
     names = [n for n in builtin_recipes() if n.startswith("eeg_")]
     assert {
