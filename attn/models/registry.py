@@ -6,7 +6,9 @@ validated config and the facts only the data know. Builders of one family share 
 text models ``build(cfg, *, vocab_size)``, EEG models ``build(cfg, *, n_channels, n_times)``.
 
 What a model can do beyond ``forward`` is declared by the protocols below, so the trainer and the
-inference code ask ``isinstance(model, HasBlocks)`` instead of guessing attribute names.
+inference code ask ``isinstance(model, Recurrent)`` instead of guessing attribute names. ``HasBlocks``
+is asked through :func:`has_blocks`: a module's submodules are not instance attributes, and
+``isinstance`` on a protocol looks attributes up statically from Python 3.12 on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 import torch
 from torch import nn
@@ -25,11 +27,16 @@ from attn.errors import RecipeError
 DATA_INFO_KEYS = {"text": ("vocab_size",), "eeg": ("n_channels", "n_times")}
 
 
-@runtime_checkable
 class HasBlocks(Protocol):
     """A stack of repeated blocks (``train.compile_scope: blocks`` compiles each one)."""
 
     blocks: nn.ModuleList
+
+
+def has_blocks(model: nn.Module) -> TypeGuard[HasBlocks]:
+    """Whether ``model`` is :class:`HasBlocks`: its ``blocks`` is an ``nn.ModuleList`` (on every Python: from
+    3.12 ``isinstance(model, HasBlocks)`` is False for any module, whose submodules live in ``_modules``)."""
+    return isinstance(getattr(model, "blocks", None), nn.ModuleList)
 
 
 @runtime_checkable

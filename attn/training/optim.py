@@ -22,7 +22,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from attn.errors import CheckpointError, UserError
-from attn.models.registry import HasBlocks
+from attn.models.registry import has_blocks
 from attn.training.config import TrainConfig
 
 
@@ -130,7 +130,7 @@ def _millions(count: int) -> str:
 
 def block_matrices(model: nn.Module) -> list[nn.Parameter]:
     """The trainable 2-D parameters inside the model's repeated blocks, in ``model.parameters()`` order."""
-    if not isinstance(model, HasBlocks):
+    if not has_blocks(model):
         return []
     inside = {id(p) for p in model.blocks.parameters() if p.requires_grad and p.ndim == 2}
     return [p for p in model.parameters() if id(p) in inside]

@@ -25,7 +25,7 @@ from torch import nn
 
 from attn.errors import CheckpointError, TrainingDiverged, UserError
 from attn.formatting import format_value
-from attn.models.registry import HasBlocks
+from attn.models.registry import has_blocks
 from attn.process import process_age_s, startup
 from attn.training.checkpoint import capture_rng, load_model_weights, restore_rng, save_checkpoint
 from attn.training.config import TrainConfig
@@ -54,7 +54,7 @@ def compile_model(model: nn.Module, cfg: TrainConfig) -> nn.Module:
     layer, which starts much faster than compiling the whole model.
     """
     mode = None if cfg.compile_mode == "default" else cfg.compile_mode
-    if cfg.compile_scope == "blocks" and isinstance(model, HasBlocks):
+    if cfg.compile_scope == "blocks" and has_blocks(model):
         for block in model.blocks:
             block.compile(mode=mode)
         return model
@@ -294,7 +294,7 @@ class Trainer:
             )
             self.runtime.compile = False
             self.optimizer.zero_grad(set_to_none=True)
-            if isinstance(self.raw_model, HasBlocks):  # undo in-place block compilation
+            if has_blocks(self.raw_model):  # undo in-place block compilation
                 for block in self.raw_model.blocks:
                     block._compiled_call_impl = None
             self._wrap(compiled=False)

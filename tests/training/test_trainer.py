@@ -70,7 +70,7 @@ class LineTask(Task):
         if self.scores:
             return {"val_loss": self.scores[self.evaluations - 1]}
         with torch.no_grad():
-            x = torch.linspace(-2, 2, 9)[:, None]
+            x = torch.linspace(-2, 2, 9, device=next(model.parameters()).device)[:, None]
             return {"val_loss": float(nn.functional.mse_loss(model(x), 3 * x - 1))}
 
     def state_dict(self) -> dict[str, Any]:

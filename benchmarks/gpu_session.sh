@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# One ~9.5-minute device call for issues #11, #12 and #13 (2026-12-05), everything under $OUT/session.tgz:
+#  1. the CUDA trainer tests (CUDA graphs, Muon stepping after each replay); graphs are used below only if they pass;
+#  2. alone, one after the other (timings count): the ttq-* variants (time to quality, #13) and
+#     `attn bench vs lstm --device cuda --recipe $RECIPE --budget-s 60` (#11 goal 1);
+#  3. until the deadline, sharing the GPU (only losses and NRMSE reported, never speeds): two transformer lanes
+#     ($LANE1, $LANE2 of gpu_text_candidates.yaml), the LSTM's dropout x lr sweep in two lanes, and the EEG
+#     5-fold CV of eeg_latency against the braindecode peers under its training (#12; needs .wheelhouse carried).
+#  or, with PHASES=eeg in place of "shared", that EEG CV alone on the GPU until the deadline.
+#   PHASES="tests ttq bench shared" TTQ=ttq-700,ttq-900 bash benchmarks/gpu_session.sh OUT [DEADLINE_S]
+set -u
+OUT=${1:?usage: gpu_session.sh OUT [deadline s]}
+DEADLINE=${2:-570}
+export PYTHONUNBUFFERED=1 ATTN_CACHE=/tmp/attn-cache
+HERE=$(cd "$(dirname "$0")" && pwd)
+VARIANTS=$HERE/gpu_text_candidates.yaml
+RECIPE=${RECIPE:-shakespeare_char_modern}
+BENCH_SET=${BENCH_SET:-}
+LANE1=${LANE1:-modern-d0.25-3000,modern-d0.3-4000}
+LANE2=${LANE2:-modern-w512-d0.3-3000,claim}
+PHASES=${PHASES:-tests ttq bench shared}
+TTQ=${TTQ:-ttq-700,ttq-900}
+W=/tmp/session
+on() { [[ " $PHASES " == *" $1 "* ]]; }
+mkdir -p "$OUT" "$W"
+left() { echo $((DEADLINE - SECONDS)); }
+finish() { tar czf "$OUT/session.tgz" --exclude='*.pt' --exclude='*.safetensors' --exclude='events.out*' "$W" 2>/dev/null; }
+trap finish EXIT
+python -m pip install -q --no-deps --no-build-isolation -e . > "$W/pip.log" 2>&1
+if [ -d .wheelhouse ]; then python -m pip install -q --no-deps .wheelhouse/*.whl >> "$W/pip.log" 2>&1; fi
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python -c "import torch; print('torch', torch.__version__)"
+  python -c "import braindecode; print('braindecode', braindecode.__version__)" 2>&1 | tail -1; } | tee "$W/gpu.txt"
+
+on tests && timeout 120 python -m pytest -q -p no:cacheprovider tests/training/test_trainer.py -k cuda > "$W/cuda_tests.txt" 2>&1
+tail -3 "$W/cuda_tests.txt"
+graphs=()
+grep -q " passed" "$W/cuda_tests.txt" && ! grep -q "failed\|error" "$W/cuda_tests.txt" && graphs=(--set train.cuda_graphs=true)
+echo "graphs: ${graphs[*]:-off}" | tee -a "$W/gpu.txt"
+
+on ttq && python "$HERE/text_research.py" --variants "$VARIANTS" --only "$TTQ" --device cuda --timeout 100 "${graphs[@]}" \
+  --out "$W/ttq" > "$W/ttq.log" 2>&1
+cat "$W/ttq/text_research.md" 2>/dev/null | grep '^|'
+echo "t=$SECONDS s: bench"
+# shellcheck disable=SC2086
+on bench && timeout 260 python -m attn bench vs lstm --device cuda --recipe "$RECIPE" --budget-s 60 -q "${graphs[@]}" $BENCH_SET \
+  --runs-dir "$W/bench" > "$W/bench.log" 2>&1
+tail -40 "$W/bench.log"
+
+T=$(left); echo "t=$SECONDS s: shared phase, $T s"
+eeg=(python "$HERE/eeg.py" --device cuda --groups peers_latency_train --variant eeg-latency=eeg_latency
+  --variant EEGNeX-8-epochs=eeg_eegnex --ridge --timeout $((T - 15)) --workdir /tmp/bench-eeg/default --out "$W/eeg_default")
+if on eeg; then "${eeg[@]}" --jobs 5 > "$W/eeg_default.log" 2>&1; fi
+on shared || { cat "$W/eeg_default/table.md" 2>/dev/null; echo "t=$SECONDS s: done"; exit 0; }
+steps=(--set train.max_steps=2000 --set train.eval_interval=250 --set train.eval_batches=20 "${graphs[@]}")
+timeout "$T" python "$HERE/text_research.py" --variants "$VARIANTS" --only "$LANE1" --device cuda "${graphs[@]}" --out "$W/lane1" > "$W/lane1.log" 2>&1 &
+timeout "$T" python "$HERE/text_research.py" --variants "$VARIANTS" --only "$LANE2" --device cuda "${graphs[@]}" --out "$W/lane2" > "$W/lane2.log" 2>&1 &
+timeout "$T" python "$HERE/lstm_sweep.py" --recipe "$RECIPE" --device cuda --dropouts 0.4,0.5 --lrs 2e-3,4e-3 "${steps[@]}" \
+  --out "$W/lstm1" > "$W/lstm1.log" 2>&1 &
+timeout "$T" python "$HERE/lstm_sweep.py" --recipe "$RECIPE" --device cuda --dropouts 0.3 --lrs 2e-3,4e-3,8e-3 "${steps[@]}" \
+  --out "$W/lstm2" > "$W/lstm2.log" 2>&1 &
+"${eeg[@]}" --jobs 5 > "$W/eeg_default.log" 2>&1 &
+wait
+for d in ttq lane1 lane2; do cat "$W/$d/text_research.md" 2>/dev/null | grep '^|'; done
+for d in lstm1 lstm2; do cat "$W/$d/lstm_sweep.md" 2>/dev/null | grep '^|'; done
+cat "$W/eeg_default/table.md" 2>/dev/null
+echo "t=$SECONDS s: done"
