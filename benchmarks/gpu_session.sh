@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One ~9.5-minute device call for issues #11, #12 and #13 (2026-12-05), everything under $OUT/session.tgz:
 #  1. the CUDA trainer tests (CUDA graphs, Muon stepping after each replay); graphs are used below only if they pass;
-#  2. alone, one after the other (timings count): the ttq-* variants (time to quality, #13) and
-#     `attn bench vs lstm --device cuda --recipe $RECIPE --budget-s 60` (#11 goal 1);
+#  2. alone, one after the other (timings count): `attn bench vs lstm --device cuda --recipe $RECIPE --budget-s 60`
+#     (#11 goal 1; the recipe as shipped, plus $BENCH_SET) and the $TTQ variants (time to quality, #13);
 #  3. until the deadline, sharing the GPU (only losses and NRMSE reported, never speeds): two transformer lanes
 #     ($LANE1, $LANE2 of gpu_text_candidates.yaml), the LSTM's dropout x lr sweep in two lanes, and the EEG
 #     5-fold CV of eeg_latency against the braindecode peers under its training (#12; needs .wheelhouse carried).
@@ -38,14 +38,14 @@ graphs=()
 grep -q " passed" "$W/cuda_tests.txt" && ! grep -q "failed\|error" "$W/cuda_tests.txt" && graphs=(--set train.cuda_graphs=true)
 echo "graphs: ${graphs[*]:-off}" | tee -a "$W/gpu.txt"
 
+echo "t=$SECONDS s: bench"
+# shellcheck disable=SC2086
+on bench && timeout 260 python -m attn bench vs lstm --device cuda --recipe "$RECIPE" --budget-s 60 -q $BENCH_SET \
+  --runs-dir "$W/bench" > "$W/bench.log" 2>&1
+tail -40 "$W/bench.log"
 on ttq && python "$HERE/text_research.py" --variants "$VARIANTS" --only "$TTQ" --device cuda --timeout 100 "${graphs[@]}" \
   --out "$W/ttq" > "$W/ttq.log" 2>&1
 cat "$W/ttq/text_research.md" 2>/dev/null | grep '^|'
-echo "t=$SECONDS s: bench"
-# shellcheck disable=SC2086
-on bench && timeout 260 python -m attn bench vs lstm --device cuda --recipe "$RECIPE" --budget-s 60 -q "${graphs[@]}" $BENCH_SET \
-  --runs-dir "$W/bench" > "$W/bench.log" 2>&1
-tail -40 "$W/bench.log"
 
 T=$(left); echo "t=$SECONDS s: shared phase, $T s"
 eeg=(python "$HERE/eeg.py" --device cuda --groups peers_latency_train --variant eeg-latency=eeg_latency
