@@ -16,6 +16,7 @@ from torch import nn
 from attn.errors import CheckpointError
 from attn.models import build_model
 from attn.models.char_transformer import CharTransformerConfig
+from attn.models.registry import HasBlocks, has_blocks
 from attn.training.checkpoint import load_checkpoint
 from attn.training.optim import build_optimizers
 from attn.training.schedule import learning_rate, step_progress
@@ -34,6 +35,14 @@ def test_muon_gets_exactly_the_matrices_inside_the_transformer_blocks() -> None:
     assert set(adamw) == set(names.values()) - expected and len(adamw) == len(set(adamw))
     assert "tok_emb.weight" in adamw and any(n.endswith(".bias") and n.startswith("blocks.") for n in adamw)
     assert optimizers.notice is None
+
+
+def test_repeated_blocks_are_found_on_every_python() -> None:
+    """From Python 3.12 isinstance() on a protocol looks attributes up statically and never sees a module's
+    submodules: Muon was silently off there. HasBlocks is asked through has_blocks(), never isinstance()."""
+    assert has_blocks(BlockNet()) and not has_blocks(nn.LSTM(3, 4)) and not has_blocks(nn.Linear(2, 2))
+    with pytest.raises(TypeError):
+        isinstance(BlockNet(), HasBlocks)  # not runtime-checkable, so a misuse fails on every Python
 
 
 def test_a_model_without_blocks_trains_with_adamw_alone_and_says_so() -> None:
