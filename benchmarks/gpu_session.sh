@@ -6,7 +6,8 @@
 #  3. until the deadline, sharing the GPU (only losses and NRMSE reported, never speeds): two transformer lanes
 #     ($LANE1, $LANE2 of gpu_text_candidates.yaml), the LSTM's dropout x lr sweep in two lanes, and the EEG
 #     5-fold CV of eeg_latency against the braindecode peers under its training (#12; needs .wheelhouse carried).
-#  or, with PHASES=eeg in place of "shared", that EEG CV alone on the GPU until the deadline.
+#  or, with PHASES=eeg in place of "shared", that EEG CV alone on the GPU until the deadline (EEG_PEERS_ONLY=1:
+#  the peers under eeg_latency's training and ridge, without the eeg-latency and EEGNeX-8-epochs rows).
 #   PHASES="tests ttq bench shared" TTQ=ttq-700,ttq-900 bash benchmarks/gpu_session.sh OUT [DEADLINE_S]
 set -u
 OUT=${1:?usage: gpu_session.sh OUT [deadline s]}
@@ -48,8 +49,9 @@ on ttq && python "$HERE/text_research.py" --variants "$VARIANTS" --only "$TTQ" -
 cat "$W/ttq/text_research.md" 2>/dev/null | grep '^|'
 
 T=$(left); echo "t=$SECONDS s: shared phase, $T s"
-eeg=(python "$HERE/eeg.py" --device cuda --groups peers_latency_train --variant eeg-latency=eeg_latency
-  --variant EEGNeX-8-epochs=eeg_eegnex --ridge --timeout $((T - 15)) --workdir /tmp/bench-eeg/default --out "$W/eeg_default")
+extra=(--variant eeg-latency=eeg_latency --variant EEGNeX-8-epochs=eeg_eegnex)
+[ -n "${EEG_PEERS_ONLY:-}" ] && extra=()
+eeg=(python "$HERE/eeg.py" --device cuda --groups peers_latency_train "${extra[@]}" --ridge --timeout $((T - 15)) --workdir /tmp/bench-eeg/default --out "$W/eeg_default")
 if on eeg; then "${eeg[@]}" --jobs 5 > "$W/eeg_default.log" 2>&1; fi
 on shared || { cat "$W/eeg_default/table.md" 2>/dev/null; echo "t=$SECONDS s: done"; exit 0; }
 steps=(--set train.max_steps=2000 --set train.eval_interval=250 --set train.eval_batches=20 "${graphs[@]}")
