@@ -563,9 +563,11 @@ class Trainer:
         )
 
     def describe(self) -> dict[str, Any]:
-        """How this run trains, for its summary: the optimizers, and which weights were evaluated."""
+        """How this run trains, for its summary: the optimizers (with why, if not as asked), and which weights were
+        evaluated."""
+        notice = f" [{self.optimizer.notice}]" if self.optimizer.notice else ""
         return {
-            "optimizer": self.optimizer.describe(),
+            "optimizer": self.optimizer.describe() + notice,
             "evaluated_weights": self.ema.describe() if self.ema is not None else "the trained weights",
         }
 

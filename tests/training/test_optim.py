@@ -51,6 +51,14 @@ def test_a_model_without_blocks_trains_with_adamw_alone_and_says_so() -> None:
     assert "no weight matrices inside repeated blocks" in optimizers.notice and "AdamW" in optimizers.notice
 
 
+def test_a_run_that_could_not_use_muon_says_so_in_its_summary(tmp_path: Path) -> None:
+    """The notice is printed only without --quiet; the summary (and so every bench report) always carries it."""
+    result = trainer(tmp_path, LineTask(), config(optimizer="muon", max_steps=2)).run()
+    assert result.training["optimizer"].startswith("adamw (lr 0.05, 2 parameters) [train.optimizer=muon: Linear ")
+    blocks = trainer(tmp_path / "blocks", LineTask(), config(optimizer="muon", max_steps=2), BlockNet).run()
+    assert "muon (lr" in blocks.training["optimizer"] and "[" not in blocks.training["optimizer"]
+
+
 def test_an_adamw_run_keeps_the_optimizer_groups_of_older_checkpoints() -> None:
     model = BlockNet()
     (adamw,) = build_optimizers(model, config(weight_decay=0.1), torch.device("cpu")).optimizers.values()
