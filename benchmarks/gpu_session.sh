@@ -6,6 +6,7 @@
 #  3. until the deadline, sharing the GPU (only losses and NRMSE reported, never speeds): two transformer lanes
 #     ($LANE1, $LANE2 of gpu_text_candidates.yaml), the LSTM's dropout x lr sweep in two lanes, and the EEG
 #     5-fold CV of eeg_latency against the braindecode peers under its training (#12; needs .wheelhouse carried).
+#  PHASES=lstm (alone, after the bench): the LSTM's dropout x lr sweep at the bench's 60 s budget ($LSTM_DROPOUTS x $LSTM_LRS);
 #  or, with PHASES=eeg in place of "shared", that EEG CV alone on the GPU until the deadline (EEG_PEERS_ONLY=1:
 #  the peers under eeg_latency's training and ridge, without the eeg-latency and EEGNeX-8-epochs rows).
 #   PHASES="tests ttq bench shared" TTQ=ttq-700,ttq-900 bash benchmarks/gpu_session.sh OUT [DEADLINE_S]
@@ -47,6 +48,12 @@ tail -40 "$W/bench.log"
 on ttq && python "$HERE/text_research.py" --variants "$VARIANTS" --only "$TTQ" --device cuda --timeout 100 "${graphs[@]}" \
   --out "$W/ttq" > "$W/ttq.log" 2>&1
 cat "$W/ttq/text_research.md" 2>/dev/null | grep '^|'
+
+# the LSTM's sweep at the bench's budget, one process at a time (about 85 s a run on an H200)
+on lstm && timeout "$(left)" python "$HERE/lstm_sweep.py" --recipe "$RECIPE" --device cuda \
+  --dropouts "${LSTM_DROPOUTS:-0.3,0.4,0.5}" --lrs "${LSTM_LRS:-2e-3,4e-3}" \
+  --set train.max_time_s=60 --set train.max_steps=null --out "$W/lstm" > "$W/lstm.log" 2>&1
+on lstm && grep '^|' "$W/lstm.log"
 
 T=$(left); echo "t=$SECONDS s: shared phase, $T s"
 extra=(--variant eeg-latency=eeg_latency --variant EEGNeX-8-epochs=eeg_eegnex)
