@@ -112,6 +112,15 @@ def run_cli(*args: Any) -> Any:
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
+def one_error_line(result: Any, code: int = 2) -> str:
+    """The error line of a failed command, checking it is the only one and there is no traceback."""
+    assert result.exit_code == code, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    assert not any(c in result.output for c in "╭╰│"), "no usage box"
+    return errors[0]
+
+
 def only_run_dir(runs: Path, name: str | None = None) -> Path:
     """The one run directory under ``runs`` (of recipe ``name``, or of the only recipe there)."""
     folders = [Path(runs) / name] if name else sorted(p for p in Path(runs).iterdir() if p.is_dir())

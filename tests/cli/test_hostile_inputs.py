@@ -16,16 +16,7 @@ from attn.cli.errors import env_flag
 from attn.datasets.eeg.hbn import read_events
 from attn.errors import DataError
 from attn.inference.sample import next_token_probs as next_token_probabilities
-from tests.helpers import eeg_recipe, only_run_dir, run_cli, write_recipe
-
-
-def one_error_line(result: object, code: int = 2) -> str:
-    """The error line of a failed command, checking it is the only one and there is no traceback."""
-    assert result.exit_code == code, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "Traceback" not in result.output, result.output
-    assert not any(c in result.output for c in "╭╰│"), "no usage box"
-    return errors[0]
+from tests.helpers import eeg_recipe, one_error_line, only_run_dir, run_cli, write_recipe
 
 
 @pytest.mark.parametrize(
