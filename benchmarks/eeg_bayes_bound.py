@@ -50,7 +50,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -58,9 +58,9 @@ from scipy.special import logsumexp
 
 from attn.datasets.eeg.dataset import N_TIMES, SFREQ, WINDOW_START_S
 from attn.datasets.eeg.montage import REFERENCE_INDEX
-from attn.datasets.eeg.oracle import posterior_mean_rt
+from attn.datasets.eeg.oracle import oracle_predictions, posterior_mean_rt
 from attn.datasets.eeg.splits import subject_fold_splits
-from attn.datasets.eeg.synthetic import PRESETS, SimParams, _geometry, _simulate_subject
+from attn.datasets.eeg.synthetic import PRESETS, SimParams, _geometry, simulate
 from attn.metrics import nrmse
 
 ORACLE = "oracle floor: E[y \\| L] with the true L"
@@ -71,30 +71,7 @@ KEEP = np.array([c for c in range(129) if c != REFERENCE_INDEX])  # Cz is flat a
 
 
 # ---- data ---------------------------------------------------------------------------------------
-@dataclass
-class Chunk:
-    X: np.ndarray  # (n, 128, 200) float32, Cz dropped
-    y: np.ndarray  # (n,) float32, as the dataset stores it
-    latent: np.ndarray  # (n,)
-    hand: np.ndarray  # (n,)
-    subject: np.ndarray  # (n,) subject index
-
-
-def simulate_chunks(n_subjects: int, trials: int, seed: int, p: SimParams, chunk: int = 40) -> Iterator[Chunk]:
-    """The very trials of ``simulate(n_subjects, trials, seed, p)``, ``chunk`` subjects at a time."""
-    geo = _geometry(p)
-    for start in range(0, n_subjects, chunk):
-        parts = [
-            _simulate_subject(np.random.default_rng([seed, s]), trials, p, geo)
-            for s in range(start, min(start + chunk, n_subjects))
-        ]
-        yield Chunk(
-            X=np.concatenate([x[:, KEEP] for x, *_ in parts]),
-            y=np.concatenate([y for _, y, _, _ in parts]).astype(np.float32),
-            latent=np.concatenate([lat for _, _, lat, _ in parts]),
-            hand=np.concatenate([h for *_, h in parts]),
-            subject=np.repeat(np.arange(start, start + len(parts)), trials),
-        )
+CHUNK_WINDOWS = 1200  # windows per pass of the estimator (bounds its temporary arrays)
 
 
 def noise_only(p: SimParams) -> SimParams:
@@ -150,7 +127,7 @@ def fit_noise_model(
     p: SimParams, n_subjects: int, trials: int, seed: int, n_sets: int = 2, ridge: float = 1e-3
 ) -> NoiseModel:
     """Spatial GLS filters and the temporal precision of their output, from noise-only trials."""
-    X = np.concatenate([c.X for c in simulate_chunks(n_subjects, trials, seed, noise_only(p))]).astype(np.float64)
+    X = simulate(n_subjects, trials, seed, noise_only(p)).X[:, KEEP].astype(np.float64)
     flat = X.transpose(0, 2, 1).reshape(-1, X.shape[1])
     C = flat.T @ flat / len(flat)
     C += 1e-6 * np.trace(C) / len(C) * np.eye(len(C))
@@ -339,18 +316,16 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> str:
         f"noise model from {args.noise_subjects} x {args.trials} noise-only trials: {time.perf_counter() - start:.1f} s"
     )
     model = BayesTemplate(p, noise)
-    preds: dict[str, list[np.ndarray]] = {ORACLE: []} | {v.name: [] for v in VARIANTS}
-    ys, subjects = [], []
-    for chunk in simulate_chunks(args.subjects, args.trials, data.seed, p):
-        preds[ORACLE].append(posterior_mean_rt(chunk.latent, p.rt_prior()))
-        for name, pred in model.predict(chunk.X, VARIANTS).items():
+    dataset = simulate(args.subjects, args.trials, data.seed, p)  # the recipes' data, as the CV benchmarks see it
+    preds: dict[str, list[np.ndarray]] = {ORACLE: [oracle_predictions(dataset)]} | {v.name: [] for v in VARIANTS}
+    for first in range(0, len(dataset.y), CHUNK_WINDOWS):
+        for name, pred in model.predict(dataset.X[first : first + CHUNK_WINDOWS, KEEP], VARIANTS).items():
             preds[name].append(pred)
-        ys.append(chunk.y)
-        subjects.append(chunk.subject)
-        log(f"subjects done: {chunk.subject[-1] + 1}/{args.subjects} ({time.perf_counter() - start:.1f} s)")
-    y = np.concatenate(ys)
-    ids = np.array([f"S{s:03d}" for s in np.concatenate(subjects)])
-    folds = subject_fold_splits(ids, 5, data.val_fraction, data.split_seed)
+        log(
+            f"windows done: {min(first + CHUNK_WINDOWS, len(dataset.y))}/{len(dataset.y)} ({time.perf_counter() - start:.1f} s)"
+        )
+    y = dataset.y
+    folds = subject_fold_splits(dataset.subjects, 5, data.val_fraction, data.split_seed)
     return table(fold_scores(y, {k: np.concatenate(v) for k, v in preds.items()}, folds))
 
 
