@@ -21,7 +21,7 @@ BENCH_SET=${BENCH_SET:-}
 LANE1=${LANE1:-modern-d0.25-3000,modern-d0.3-4000}
 LANE2=${LANE2:-modern-w512-d0.3-3000,claim}
 PHASES=${PHASES:-tests ttq bench shared}
-TTQ=${TTQ:-ttq-700,ttq-900}
+TTQ=${TTQ:-ttq-700,ttq-fast-800}
 W=/tmp/session
 on() { [[ " $PHASES " == *" $1 "* ]]; }
 mkdir -p "$OUT" "$W"
