@@ -6,6 +6,7 @@
 #  3. until the deadline, sharing the GPU (only losses and NRMSE reported, never speeds): two transformer lanes
 #     ($LANE1, $LANE2 of gpu_text_candidates.yaml), the LSTM's dropout x lr sweep in two lanes, and the EEG
 #     5-fold CV of eeg_latency against the braindecode peers under its training (#12; needs .wheelhouse carried).
+#  PHASES="nanogpt startup": nanoGPT's throughput beside shakespeare_char's (.nanogpt carried), benchmarks/startup.py.
 #  PHASES=lstm (alone, after the bench): the LSTM's dropout x lr sweep at the bench's 60 s budget ($LSTM_DROPOUTS x $LSTM_LRS);
 #  or, with PHASES=eeg in place of "shared", that EEG CV alone on the GPU until the deadline (EEG_PEERS_ONLY=1:
 #  the peers under eeg_latency's training and ridge, without the eeg-latency and EEGNeX-8-epochs rows).
@@ -54,6 +55,14 @@ on lstm && timeout "$(left)" python "$HERE/lstm_sweep.py" --recipe "$RECIPE" --d
   --dropouts "${LSTM_DROPOUTS:-0.3,0.4,0.5}" --lrs "${LSTM_LRS:-2e-3,4e-3}" \
   --set train.max_time_s=60 --set train.max_steps=null --out "$W/lstm" > "$W/lstm.log" 2>&1
 on lstm && grep '^|' "$W/lstm.log"
+
+# issue #13: nanoGPT's train.py against shakespeare_char (needs .nanogpt carried: nanogpt_side_by_side.py prepare),
+# then start-up cold and warm and generate's first character
+on nanogpt && timeout "$(left)" python "$HERE/nanogpt_side_by_side.py" run --nanogpt .nanogpt --out "$W/nanogpt" \
+  > "$W/nanogpt.log" 2>&1
+on nanogpt && cat "$W/nanogpt/nanogpt_side_by_side.md" 2>/dev/null
+on startup && timeout "$(left)" python "$HERE/startup.py" --out "$W/startup" > "$W/startup.log" 2>&1
+on startup && grep '^|' "$W/startup.log"
 
 T=$(left); echo "t=$SECONDS s: shared phase, $T s"
 extra=(--variant eeg-latency=eeg_latency --variant EEGNeX-8-epochs=eeg_eegnex)

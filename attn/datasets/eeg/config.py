@@ -39,10 +39,11 @@ class EEGDataConfig:
     exclude_subjects: list[str] = option(
         [], help="hbn: subject ids to leave out (sub-NDAR... or NDAR...), in addition to those of the trial rules"
     )
-    normalize: Literal["none", "window", "robust"] = option(
+    normalize: Literal["none", "window", "robust", "whiten"] = option(
         "none",
         help="window scaling: none; window = per-window per-channel z-score; robust = per-channel median and "
-        "MAD fitted on the training windows only, applied to every split",
+        "MAD fitted on the training windows only, applied to every split; whiten = the channels mapped through "
+        "the inverse square root of the training windows' channel covariance (docs/eeg-data.md)",
     )
     val_fraction: float = option(
         0.15, help="fraction of subjects held out for validation", min=0.0, max=1.0, max_exclusive=True

@@ -8,6 +8,11 @@
   1.4826 so that it equals the standard deviation for Gaussian data); :func:`apply_robust`
   applies them to any windows: ``(x - median_c) / mad_c``. Validation and test windows are
   scaled by the training statistics and never enter them.
+* ``whiten`` -- :func:`fit_whitening` computes the channel covariance of the TRAINING windows and
+  its (slightly shrunk) inverse square root; :func:`apply_whitening` maps every window's channels
+  through it. The strong, spatially smooth background then no longer dominates the input, so a
+  model's spatial filters start from a well-conditioned problem (the GLS filters of classical ERP
+  analysis become plain matched filters).
 
 Flat channels (HBN's Cz, the recording reference, is exactly zero) have no spread; their scale is
 floored at ``eps`` so that they come out as zeros, not NaN. The functions compute in float64
@@ -27,14 +32,21 @@ import numpy as np
 __all__ = [
     "MAD_TO_SD",
     "RobustStats",
+    "Whitening",
     "apply_robust",
+    "apply_whitening",
     "fit_normalizer",
     "fit_robust",
+    "fit_whitening",
     "zscore_windows",
 ]
 
 MAD_TO_SD = 1.482602218505602  # 1 / Phi^-1(3/4): MAD * this = sd for a normal distribution
 EPS = 1e-6  # microvolts: the smallest scale divided by (flat channels become 0)
+WHITEN_SHRINKAGE = 1e-2
+"""``whiten``: added to every eigenvalue, times their mean (1e-2 and 1e-3 scored the same in 5-fold CV, 1e-1 worse)."""
+FLAT_VARIANCE = 1e-12
+"""``whiten``: eigenvalues below this fraction of the largest are directions without signal (zeroed)."""
 
 
 def _check(X: np.ndarray) -> np.ndarray:
@@ -104,8 +116,9 @@ def fit_normalizer(
     """The scaling function for ``data.normalize`` = ``mode``, fitted on ``X[train_indices]`` where it needs fitting.
 
     ``none``: returns the windows unchanged; ``window``: :func:`zscore_windows` (nothing fitted);
-    ``robust``: :func:`apply_robust` with :func:`fit_robust` of the training windows only
-    (``train_indices`` is required; the statistics are on the returned function as ``.stats``).
+    ``robust``: :func:`apply_robust` with :func:`fit_robust` of the training windows only;
+    ``whiten``: :func:`apply_whitening` with :func:`fit_whitening` of the training windows only
+    (both need ``train_indices``; the fitted statistics are on the returned function as ``.stats``).
     """
     if mode == "none":
         return lambda windows: windows
@@ -121,4 +134,63 @@ def fit_normalizer(
 
         scale.stats = stats  # type: ignore[attr-defined]
         return scale
-    raise ValueError(f"data.normalize must be 'none', 'window' or 'robust', got {mode!r}")
+    if mode == "whiten":
+        if train_indices is None:
+            raise ValueError("whitening is fitted on the training windows: pass train_indices")
+        stats = fit_whitening(X, train_indices)
+
+        def whiten(windows: np.ndarray) -> np.ndarray:
+            return apply_whitening(windows, stats)
+
+        whiten.stats = stats  # type: ignore[attr-defined]
+        return whiten
+    raise ValueError(f"data.normalize must be 'none', 'window', 'robust' or 'whiten', got {mode!r}")
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """Per-channel ``mean`` (C,) and the symmetric whitening ``matrix`` (C, C) fitted on training windows."""
+
+    mean: np.ndarray
+    matrix: np.ndarray
+    n_windows: int
+
+
+def fit_whitening(X: np.ndarray, indices: np.ndarray | None, shrinkage: float = WHITEN_SHRINKAGE) -> Whitening:
+    """The ZCA whitening of the training windows' channel covariance, shrunk towards a multiple of the identity.
+
+    ``S`` is the covariance of the channels over every sample of ``X[indices]`` and ``S = U diag(l) U^T``;
+    the matrix is ``U diag(1 / sqrt(l + shrinkage * mean(l))) U^T``, so the directions where the
+    background is strong (the smooth 1/f field, blinks) are scaled down the most, and ones with no
+    variance at all (the flat reference channel) map to zero. Computed in chunks of 256 windows.
+    """
+    X = _check(X)
+    rows = np.arange(len(X)) if indices is None else np.asarray(indices)
+    if rows.dtype == bool:
+        rows = np.flatnonzero(rows)
+    if len(rows) == 0:
+        raise ValueError("whitening needs at least one training window")
+    n_channels = X.shape[1]
+    total = np.zeros(n_channels)
+    products = np.zeros((n_channels, n_channels))
+    for start in range(0, len(rows), 256):
+        chunk = X[rows[start : start + 256]].astype(np.float64).transpose(1, 0, 2).reshape(n_channels, -1)
+        total += chunk.sum(axis=1)
+        products += chunk @ chunk.T
+    count = len(rows) * X.shape[2]
+    mean = total / count
+    evals, evecs = np.linalg.eigh(products / count - np.outer(mean, mean))
+    evals = np.clip(evals, 0.0, None)
+    live = evals > FLAT_VARIANCE * max(evals.max(), EPS)
+    scale = np.zeros_like(evals)
+    scale[live] = 1.0 / np.sqrt(evals[live] + shrinkage * evals.mean())
+    return Whitening(mean=mean, matrix=(evecs * scale) @ evecs.T, n_windows=int(len(rows)))
+
+
+def apply_whitening(X: np.ndarray, stats: Whitening) -> np.ndarray:
+    """``matrix @ (x_t - mean)`` at every sample of every window, float32 (N, C, T)."""
+    X = _check(X)
+    if X.shape[1] != len(stats.mean):
+        raise ValueError(f"the whitening is for {len(stats.mean)} channels, the windows have {X.shape[1]}")
+    centred = X.astype(np.float64) - stats.mean[None, :, None]
+    return np.einsum("dc,nct->ndt", stats.matrix, centred).astype(np.float32)

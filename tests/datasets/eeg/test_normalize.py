@@ -1,4 +1,5 @@
-"""data.normalize: the window z-score and the robust per-channel scaling against float64 numpy, and no leakage."""
+"""data.normalize: the window z-score, the robust per-channel scaling and the whitening against float64
+references, and no leakage."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from attn.datasets.eeg import subject_split
 from attn.datasets.eeg.normalize import (
     MAD_TO_SD,
     apply_robust,
+    apply_whitening,
     fit_normalizer,
     fit_robust,
+    fit_whitening,
     zscore_windows,
 )
 
@@ -113,7 +116,7 @@ def test_fit_normalizer_modes_and_errors():
     np.testing.assert_array_equal(fit_normalizer("robust", X, [1, 2])(X), apply_robust(X, fit_robust(X[[1, 2]])))
     with pytest.raises(ValueError, match="pass train_indices"):
         fit_normalizer("robust", X)
-    with pytest.raises(ValueError, match="must be 'none', 'window' or 'robust'"):
+    with pytest.raises(ValueError, match="must be 'none', 'window', 'robust' or 'whiten'"):
         fit_normalizer("zscore", X)
     with pytest.raises(ValueError, match="at least one training window"):
         fit_robust(X, [])
@@ -122,3 +125,73 @@ def test_fit_normalizer_modes_and_errors():
     with pytest.raises(ValueError, match=r"\(N, channels, samples\)"):
         zscore_windows(X[0])
     assert fit_robust(X).to_dict()["n_windows"] == len(X)
+
+
+def correlated_windows(n: int = 30, t: int = 50, seed: int = 2) -> np.ndarray:
+    """Four channels mixing three sources (one strong) plus a little noise, and a flat reference channel."""
+    rng = np.random.default_rng(seed)
+    sources = rng.standard_normal((n, 3, t)) * np.array([40.0, 5.0, 1.0])[None, :, None]
+    mixing = np.array([[1.0, 0.2, 0.0], [0.9, -0.5, 0.3], [0.8, 0.1, -1.0], [0.7, 1.0, 0.5]])
+    X = np.zeros((n, 5, t))
+    X[:, :4] = np.einsum("cs,nst->nct", mixing, sources) + 0.5 * rng.standard_normal((n, 4, t)) + 3.0
+    return X.astype(np.float32)
+
+
+def test_whitening_is_the_inverse_square_root_of_the_training_covariance():
+    from scipy.linalg import fractional_matrix_power
+
+    X = correlated_windows()
+    train = np.arange(0, 30, 2)
+    stats = fit_whitening(X, train, shrinkage=0.0)
+    samples = X[train].astype(np.float64).transpose(1, 0, 2).reshape(5, -1)  # (channels, every training sample)
+    cov = np.cov(samples, bias=True)
+    np.testing.assert_allclose(stats.mean, samples.mean(axis=1), rtol=1e-12)
+    reference = fractional_matrix_power(cov[:4, :4], -0.5).real  # the live channels; the flat one has no variance
+    np.testing.assert_allclose(stats.matrix[:4, :4], reference, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(stats.matrix[4], 0.0)
+    out = apply_whitening(X, stats)
+    assert out.dtype == np.float32 and out.shape == X.shape
+    white = out[train].astype(np.float64).transpose(1, 0, 2).reshape(5, -1)
+    np.testing.assert_allclose(np.cov(white, bias=True)[:4, :4], np.eye(4), atol=1e-4)  # unit, uncorrelated
+    assert np.all(out[:, 4] == 0)
+
+
+def test_whitening_shrinkage_adds_a_multiple_of_the_mean_eigenvalue():
+    X = correlated_windows()
+    samples = X.astype(np.float64).transpose(1, 0, 2).reshape(5, -1)
+    cov = np.cov(samples, bias=True)
+    evals, evecs = np.linalg.eigh(cov)
+    evals = np.clip(evals, 0, None)
+    live = evals > 1e-9 * evals.max()
+    expected = (evecs * np.where(live, (evals + 0.1 * evals.mean()) ** -0.5, 0.0)) @ evecs.T
+    np.testing.assert_allclose(fit_whitening(X, None, shrinkage=0.1).matrix, expected, rtol=1e-6, atol=1e-9)
+    # shrinkage scales the strong directions down more than the weak ones: the condition number falls
+    weak = fit_whitening(X, None, shrinkage=10.0).matrix[:4, :4]
+    assert np.linalg.cond(weak @ cov[:4, :4] @ weak) < np.linalg.cond(cov[:4, :4])
+
+
+def test_whitening_never_sees_validation_or_test_subjects():
+    X = correlated_windows(n=40)
+    subjects = np.repeat([f"S{i:02d}" for i in range(10)], 4)
+    split = subject_split(subjects, 0.2, 0.2, seed=0)
+    scaler = fit_normalizer("whiten", X, split["train"])
+    leaked = X.copy()
+    for part in ("val", "test"):
+        leaked[split[part]] = leaked[split[part]] * 1000 + 1e4
+    again = fit_normalizer("whiten", leaked, split["train"])
+    np.testing.assert_array_equal(again.stats.matrix, scaler.stats.matrix)
+    np.testing.assert_array_equal(again.stats.mean, scaler.stats.mean)
+    assert scaler.stats.n_windows == len(split["train"])
+    moved = X.copy()
+    moved[split["train"][0], 0] += 50.0
+    assert not np.array_equal(fit_whitening(moved, split["train"]).matrix, scaler.stats.matrix)
+
+
+def test_whitening_errors():
+    X = correlated_windows()
+    with pytest.raises(ValueError, match="whitening is fitted on the training windows"):
+        fit_normalizer("whiten", X)
+    with pytest.raises(ValueError, match="at least one training window"):
+        fit_whitening(X, [])
+    with pytest.raises(ValueError, match="the whitening is for 5 channels, the windows have 4"):
+        apply_whitening(X[:, :4], fit_whitening(X, None))

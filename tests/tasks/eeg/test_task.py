@@ -227,6 +227,23 @@ def test_robust_normalisation_uses_training_windows_only(recipe, dataset: EEGDat
     assert torch.equal(twin.X["train"], task.X["train"]) and torch.equal(twin.X["val"], task.X["val"])
 
 
+def test_whitening_maps_every_split_through_the_training_windows_matrix(recipe, dataset: EEGDataset) -> None:
+    from attn.datasets.eeg.normalize import fit_whitening
+
+    split = build_task(recipe).split
+    task = RegressionTask(dataset, split, normalize="whiten")
+    task.setup(CPU, World(), 8)
+    stats = fit_whitening(dataset.X, split["train"])
+    test = dataset.X[split["test"]].astype(np.float64) - stats.mean[None, :, None]
+    expected = np.einsum("dc,nct->ndt", stats.matrix, test)
+    np.testing.assert_allclose(task.X["test"].numpy(), expected, rtol=1e-4, atol=1e-4)
+    poisoned = EEGDataset(dataset.X.copy(), dataset.y, dataset.subjects, dataset.info, dataset.meta)
+    poisoned.X[split["val"]] *= 100.0
+    twin = RegressionTask(poisoned, split, normalize="whiten")
+    twin.setup(CPU, World(), 8)
+    assert torch.equal(twin.X["train"], task.X["train"]) and torch.equal(twin.X["test"], task.X["test"])
+
+
 def test_window_normalisation_gives_each_window_and_channel_zero_mean_unit_std(recipe, dataset: EEGDataset) -> None:
     task = RegressionTask(dataset, build_task(recipe).split, normalize="window")
     task.setup(CPU, World(), 8)
