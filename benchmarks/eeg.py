@@ -40,6 +40,7 @@ def train_overrides(recipe: str) -> list[str]:
 
 
 LATENCY_TRAIN = train_overrides("eeg_latency")  # what eeg_latency changes in the shared EEG training
+PEER_TRAIN = [o for o in LATENCY_TRAIN if not o.startswith("train.lr=")]  # the same, at the peer's own learning rate
 
 # name -> (recipe, overrides)
 GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
@@ -63,12 +64,17 @@ GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
         "eeg-latency with 4 heads": ("eeg_latency", ["model.heads=4"]),
     },
     "latency_seeds": {f"eeg-latency seed={seed}": ("eeg_latency", [f"train.seed={seed}"]) for seed in range(1, 6)},
-    # the peers under eeg_latency's training settings (its epochs, lr, weight average, time shift): a fair rematch
+    # the peers under eeg_latency's training settings (its epochs, warm-up, weight average and time shift; the
+    # peer recipe's own learning rate), with the windows as they are and whitened: a fair rematch
     "peers_latency_train": {
-        name: ("eeg_eegnex", [*overrides, *LATENCY_TRAIN])
+        f"{name}{label}": ("eeg_eegnex", [*overrides, *PEER_TRAIN, *data])
         for name, overrides in [("EEGNeX", []), ("EEGConformer", ["model.arch=EEGConformer", "model.kwargs={}"])]
-    }
-    | {"lightweight": (LW, LATENCY_TRAIN)},
+        for label, data in [("", ["data.normalize=none"]), (" whitened", ["data.normalize=whiten"])]
+    },
+    "lightweight_latency_train": {
+        f"lightweight{label}": (LW, [*PEER_TRAIN, data])
+        for label, data in [("", "data.normalize=none"), (" whitened", "data.normalize=whiten")]
+    },
     "timeshift": {
         f"lightweight readout={r} time_shift_s={t}": (LW, [f"model.readout={r}", f"train.time_shift_s={t}"])
         for r in ("mean", "latency")
