@@ -64,16 +64,18 @@ GROUPS: dict[str, dict[str, tuple[str, list[str]]]] = {
         "eeg-latency with 4 heads": ("eeg_latency", ["model.heads=4"]),
     },
     "latency_seeds": {f"eeg-latency seed={seed}": ("eeg_latency", [f"train.seed={seed}"]) for seed in range(1, 6)},
-    # the peers under eeg_latency's training settings (its epochs, warm-up, weight average and time shift; the
-    # peer recipe's own learning rate), with the windows as they are and whitened: a fair rematch
+    # the peers under eeg_latency's training settings (its epochs, warm-up, weight average and time shift) at the
+    # peer recipe's own learning rate: a fair rematch
     "peers_latency_train": {
-        f"{name}{label}": ("eeg_eegnex", [*overrides, *PEER_TRAIN, *data])
+        name: ("eeg_eegnex", [*overrides, *PEER_TRAIN])
         for name, overrides in [("EEGNeX", []), ("EEGConformer", ["model.arch=EEGConformer", "model.kwargs={}"])]
-        for label, data in [("", ["data.normalize=none"]), (" whitened", ["data.normalize=whiten"])]
     },
-    "lightweight_latency_train": {
-        f"lightweight{label}": (LW, [*PEER_TRAIN, data])
-        for label, data in [("", "data.normalize=none"), (" whitened", "data.normalize=whiten")]
+    "lightweight_latency_train": {"lightweight": (LW, PEER_TRAIN)},
+    # data.normalize=whiten (issue #12, 2026-12-05): eeg_latency and the sparse CNN on whitened windows
+    "whiten": {
+        "eeg-latency whitened": ("eeg_latency", ["data.normalize=whiten"]),
+        "eeg-latency whitened, dropout 0.5": ("eeg_latency", ["data.normalize=whiten", "model.dropout=0.5"]),
+        "lightweight whitened": (LW, ["data.normalize=whiten"]),
     },
     "timeshift": {
         f"lightweight readout={r} time_shift_s={t}": (LW, [f"model.readout={r}", f"train.time_shift_s={t}"])

@@ -9,7 +9,7 @@
 #  PHASES="nanogpt startup": nanoGPT's throughput beside shakespeare_char's (.nanogpt carried), benchmarks/startup.py.
 #  PHASES=lstm (alone, after the bench): the LSTM's dropout x lr sweep at the bench's 60 s budget ($LSTM_DROPOUTS x $LSTM_LRS);
 #  or, with PHASES=eeg in place of "shared", that EEG CV alone on the GPU until the deadline (EEG_PEERS_ONLY=1:
-#  EEGNeX and EEGConformer under eeg_latency's training, raw and whitened, and ridge, without the eeg-latency and EEGNeX-8-epochs rows).
+#  EEGNeX and EEGConformer under eeg_latency's training at their own lr, and ridge, without the eeg-latency and EEGNeX-8-epochs rows).
 #   PHASES="tests ttq bench shared" TTQ=ttq-700,ttq-900 bash benchmarks/gpu_session.sh OUT [DEADLINE_S]
 set -u
 OUT=${1:?usage: gpu_session.sh OUT [deadline s]}
