@@ -188,9 +188,12 @@ def fit_whitening(X: np.ndarray, indices: np.ndarray | None, shrinkage: float = 
 
 
 def apply_whitening(X: np.ndarray, stats: Whitening) -> np.ndarray:
-    """``matrix @ (x_t - mean)`` at every sample of every window, float32 (N, C, T)."""
+    """``matrix @ (x_t - mean)`` at every sample of every window, float32 (N, C, T), 256 windows at a time."""
     X = _check(X)
     if X.shape[1] != len(stats.mean):
         raise ValueError(f"the whitening is for {len(stats.mean)} channels, the windows have {X.shape[1]}")
-    centred = X.astype(np.float64) - stats.mean[None, :, None]
-    return np.einsum("dc,nct->ndt", stats.matrix, centred).astype(np.float32)
+    out = np.empty(X.shape, dtype=np.float32)
+    for start in range(0, len(X), 256):  # float64 work a chunk at a time: memory beyond X stays small
+        centred = X[start : start + 256].astype(np.float64) - stats.mean[None, :, None]
+        out[start : start + 256] = np.einsum("dc,nct->ndt", stats.matrix, centred)
+    return out

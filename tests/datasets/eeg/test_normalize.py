@@ -195,3 +195,10 @@ def test_whitening_errors():
         fit_whitening(X, [])
     with pytest.raises(ValueError, match="the whitening is for 5 channels, the windows have 4"):
         apply_whitening(X[:, :4], fit_whitening(X, None))
+
+
+def test_whitening_many_windows_matches_one_matrix_product():
+    X = correlated_windows(n=600, t=8)  # more than one chunk of 256 windows
+    stats = fit_whitening(X, np.arange(0, 600, 3))
+    expected = np.einsum("dc,nct->ndt", stats.matrix, X.astype(np.float64) - stats.mean[None, :, None])
+    np.testing.assert_allclose(apply_whitening(X, stats), expected, rtol=1e-5, atol=1e-5)
