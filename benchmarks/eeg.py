@@ -25,6 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from train_process import write_report
+
 LW = "eeg_sparse_lightweight"
 ZOO = ["EEGNetv4", "ShallowFBCSPNet", "Deep4Net", "EEGConformer", "ATCNet", "CTNet"]
 
@@ -231,7 +233,7 @@ def main() -> None:
     )
     parser.add_argument("--workdir", type=Path, default=Path("runs/bench-eeg"))
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per variant")
-    parser.add_argument("--out", type=Path, help="write table.md and results.json here")
+    parser.add_argument("--out", type=Path, help="write table.md and table.json (the raw results) here")
     args = parser.parse_args()
 
     variants: dict[str, tuple[str, list[str]]] = {}
@@ -265,9 +267,7 @@ def main() -> None:
         )
     print("\n" + table, flush=True)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "table.md").write_text(table + "\n")
-        (args.out / "results.json").write_text(json.dumps(results, indent=1))
+        write_report(args.out, "table", table, results)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ the last line. Each side runs as its own fresh process with a fresh torch.compil
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import re
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from gpu import THROUGHPUT, THROUGHPUT_STEPS, run_experiment
+from train_process import write_report
 
 TOKENS_PER_ITER = 64 * 256
 NANOGPT_FILES = ["model.py", "train.py", "configurator.py", "config/train_shakespeare_char.py"]
@@ -163,9 +163,7 @@ def main() -> None:
     )
     print(text)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "nanogpt_side_by_side.md").write_text(text + "\n")
-        (args.out / "nanogpt_side_by_side.json").write_text(json.dumps(rows, indent=1))
+        write_report(args.out, "nanogpt_side_by_side", text, rows)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Run it on an otherwise idle machine: every number is one process's wall clock.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 from gpu import run_experiment
+from train_process import write_report
 
 PROFILE_LINE = re.compile(r"start-up \(s, [^)]*\): ([0-9.]+) = (.*); exit at ([0-9.]+)")
 VARIANTS = {"cold": {}, "warm": {}, "warm, no dynamo preload": {"ATTN_PRELOAD_DYNAMO": "0"}}
@@ -153,9 +153,7 @@ def main() -> None:
     text = "\n".join(report)
     print(text, flush=True)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "startup.md").write_text(text + "\n")
-        (args.out / "startup.json").write_text(json.dumps({"train": trains, "generate": generation}, indent=1))
+        write_report(args.out, "startup", text, {"train": trains, "generate": generation})
     shutil.rmtree(workdir, ignore_errors=True)
 
 

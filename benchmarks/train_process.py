@@ -87,3 +87,10 @@ def time_to_best(result: dict[str, Any]) -> float | None:
     """The trainer clock at the evaluation that made the best checkpoint."""
     step = result["summary"].get("best", {}).get("step")
     return next((r.get("elapsed_s") for r in result["metrics"] if r.get("kind") == "eval" and r["step"] == step), None)
+
+
+def write_report(out: Path, stem: str, markdown: str, data: Any) -> None:
+    """``out/<stem>.md`` (the table, as printed) and ``out/<stem>.json`` (the raw results)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text(markdown.rstrip("\n") + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=1))

@@ -56,6 +56,16 @@ def _check(X: np.ndarray) -> np.ndarray:
     return X
 
 
+def _training_rows(X: np.ndarray, indices: np.ndarray | None, what: str) -> np.ndarray:
+    """``indices`` (positions or a boolean mask; None: every window) as positions; at least one."""
+    rows = np.arange(len(X)) if indices is None else np.asarray(indices)
+    if rows.dtype == bool:
+        rows = np.flatnonzero(rows)
+    if len(rows) == 0:
+        raise ValueError(f"{what} needs at least one training window")
+    return rows
+
+
 def zscore_windows(X: np.ndarray, eps: float = EPS) -> np.ndarray:
     """Per-window, per-channel z-score over time: ``(x - mean) / max(std, eps)``, float32 (N, C, T)."""
     X = _check(X).astype(np.float64)
@@ -85,11 +95,7 @@ def fit_robust(X: np.ndarray, indices: np.ndarray | None = None) -> RobustStats:
     the training windows in float64.
     """
     X = _check(X)
-    rows = np.arange(len(X)) if indices is None else np.asarray(indices)
-    if rows.dtype == bool:
-        rows = np.flatnonzero(rows)
-    if len(rows) == 0:
-        raise ValueError("robust normalisation needs at least one training window")
+    rows = _training_rows(X, indices, "robust normalisation")
     n_channels = X.shape[1]
     median = np.empty(n_channels)
     mad = np.empty(n_channels)
@@ -124,26 +130,17 @@ def fit_normalizer(
         return lambda windows: windows
     if mode == "window":
         return zscore_windows
-    if mode == "robust":
+    if mode in _FITTED:
+        fit, apply, what = _FITTED[mode]
         if train_indices is None:
-            raise ValueError("robust normalisation is fitted on the training windows: pass train_indices")
-        stats = fit_robust(X, train_indices)
+            raise ValueError(f"{what} is fitted on the training windows: pass train_indices")
+        stats = fit(X, train_indices)
 
         def scale(windows: np.ndarray) -> np.ndarray:
-            return apply_robust(windows, stats)
+            return apply(windows, stats)
 
         scale.stats = stats  # type: ignore[attr-defined]
         return scale
-    if mode == "whiten":
-        if train_indices is None:
-            raise ValueError("whitening is fitted on the training windows: pass train_indices")
-        stats = fit_whitening(X, train_indices)
-
-        def whiten(windows: np.ndarray) -> np.ndarray:
-            return apply_whitening(windows, stats)
-
-        whiten.stats = stats  # type: ignore[attr-defined]
-        return whiten
     raise ValueError(f"data.normalize must be 'none', 'window', 'robust' or 'whiten', got {mode!r}")
 
 
@@ -165,11 +162,7 @@ def fit_whitening(X: np.ndarray, indices: np.ndarray | None, shrinkage: float = 
     variance at all (the flat reference channel) map to zero. Computed in chunks of 256 windows.
     """
     X = _check(X)
-    rows = np.arange(len(X)) if indices is None else np.asarray(indices)
-    if rows.dtype == bool:
-        rows = np.flatnonzero(rows)
-    if len(rows) == 0:
-        raise ValueError("whitening needs at least one training window")
+    rows = _training_rows(X, indices, "whitening")
     n_channels = X.shape[1]
     total = np.zeros(n_channels)
     products = np.zeros((n_channels, n_channels))
@@ -197,3 +190,10 @@ def apply_whitening(X: np.ndarray, stats: Whitening) -> np.ndarray:
         centred = X[start : start + 256].astype(np.float64) - stats.mean[None, :, None]
         out[start : start + 256] = np.einsum("dc,nct->ndt", stats.matrix, centred)
     return out
+
+
+_FITTED: dict[str, tuple[Callable, Callable, str]] = {
+    "robust": (fit_robust, apply_robust, "robust normalisation"),
+    "whiten": (fit_whitening, apply_whitening, "whitening"),
+}
+"""The modes fitted on the training windows: (fit, apply, what the error messages call it)."""
