@@ -208,6 +208,15 @@ def test_overlapping_splits_are_rejected(dataset: EEGDataset) -> None:
         RegressionTask(dataset, {"train": rest, "val": np.array([], int), "test": first})
 
 
+def task_with_scaled_split(dataset: EEGDataset, split: dict, part: str, normalize: str) -> RegressionTask:
+    """A task set up on a copy of ``dataset`` whose ``part`` windows are 100 times larger."""
+    poisoned = EEGDataset(dataset.X.copy(), dataset.y, dataset.subjects, dataset.info, dataset.meta)
+    poisoned.X[split[part]] *= 100.0
+    task = RegressionTask(poisoned, split, normalize=normalize)
+    task.setup(CPU, World(), 8)
+    return task
+
+
 def test_robust_normalisation_uses_training_windows_only(recipe, dataset: EEGDataset) -> None:
     from attn.datasets.eeg.normalize import fit_robust
 
@@ -220,10 +229,7 @@ def test_robust_normalisation_uses_training_windows_only(recipe, dataset: EEGDat
     )[None, :, None]
     np.testing.assert_allclose(task.X["test"].numpy(), expected, rtol=1e-5, atol=1e-5)
     # a test subject's data changing does not move what the training windows look like
-    poisoned = EEGDataset(dataset.X.copy(), dataset.y, dataset.subjects, dataset.info, dataset.meta)
-    poisoned.X[split["test"]] *= 100.0
-    twin = RegressionTask(poisoned, split, normalize="robust")
-    twin.setup(CPU, World(), 8)
+    twin = task_with_scaled_split(dataset, split, "test", "robust")
     assert torch.equal(twin.X["train"], task.X["train"]) and torch.equal(twin.X["val"], task.X["val"])
 
 
@@ -237,10 +243,7 @@ def test_whitening_maps_every_split_through_the_training_windows_matrix(recipe, 
     test = dataset.X[split["test"]].astype(np.float64) - stats.mean[None, :, None]
     expected = np.einsum("dc,nct->ndt", stats.matrix, test)
     np.testing.assert_allclose(task.X["test"].numpy(), expected, rtol=1e-4, atol=1e-4)
-    poisoned = EEGDataset(dataset.X.copy(), dataset.y, dataset.subjects, dataset.info, dataset.meta)
-    poisoned.X[split["val"]] *= 100.0
-    twin = RegressionTask(poisoned, split, normalize="whiten")
-    twin.setup(CPU, World(), 8)
+    twin = task_with_scaled_split(dataset, split, "val", "whiten")
     assert torch.equal(twin.X["train"], task.X["train"]) and torch.equal(twin.X["test"], task.X["test"])
 
 
