@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -70,19 +71,23 @@ def run_nanogpt(nanogpt: Path, iters: int, skip: int, timeout: float, extra: lis
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killer = threading.Timer(timeout, proc.kill)  # also when it hangs without printing
+    killer.start()
     arrivals: list[tuple[int, float, float, float]] = []  # (iter, seconds since start, loss, mfu %)
     lines: list[str] = []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        now = time.perf_counter() - start
-        lines.append(line.rstrip())
-        if match := ITER_LINE.match(line):
-            arrivals.append((int(match[1]), now, float(match[2]), float(match[4])))
-        if now > timeout:
-            proc.kill()
-            break
-    proc.wait()
-    wall = time.perf_counter() - start
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            if match := ITER_LINE.match(line):
+                arrivals.append((int(match[1]), time.perf_counter() - start, float(match[2]), float(match[4])))
+        proc.wait()
+        wall = time.perf_counter() - start
+    finally:
+        killer.cancel()
+        shutil.rmtree(work, ignore_errors=True)
+    if wall >= timeout:
+        return {"name": "nanoGPT", "error": f"timed out after {timeout:g} s"}
     timed = [a for a in arrivals if a[0] >= skip]
     if proc.returncode != 0 or len(timed) < 2:
         return {"name": "nanoGPT", "error": "\n".join(lines[-5:]) or f"exit code {proc.returncode}"}
@@ -146,7 +151,12 @@ def main() -> None:
     run.add_argument("--variants", default="compile-cudagraphs,eager-graphs", help="benchmarks/gpu.py throughput rows")
     run.add_argument("--timeout", type=float, default=200)
     run.add_argument("--out", type=Path, default=None)
-    run.add_argument("--nanogpt-args", default="", help="more nanoGPT options, e.g. '--device=cpu --compile=False'")
+    run.add_argument(
+        "--nanogpt-args",
+        default="",
+        help="more nanoGPT options, e.g. '--device=cpu --compile=False' (not batch_size or block_size: tokens/s "
+        "counts 64 x 256 per iteration)",
+    )
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.git, args.to)
@@ -155,6 +165,7 @@ def main() -> None:
     rows = [run_nanogpt(args.nanogpt, args.iters, args.skip, args.timeout, args.nanogpt_args.split())]
     print(table(rows), flush=True)
     rows += [run_attn(v, args.iters, workdir, args.timeout) for v in args.variants.split(",") if v]
+    shutil.rmtree(workdir, ignore_errors=True)
     text = (
         f"{args.iters} iterations of 64 x 256 tokens each side; tokens/s from iteration {args.skip} on.\n\n"
         + table(rows)

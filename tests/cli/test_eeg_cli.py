@@ -211,9 +211,8 @@ def test_builtin_eeg_recipes_validate_and_have_one_line_descriptions() -> None:
         assert recipe.family == "eeg" and recipe.description and "\n" not in recipe.description.strip()
         if recipe.model_name == "eeg-braindecode":  # the braindecode model's own option
             assert recipe.model.kwargs["drop_prob"] == 0.4
-        elif (
-            recipe.model_name != "eeg-latency"
-        ):  # eeg-latency is not one of the seed's models; the rest keep its dropout
+        # eeg-latency is not one of the seed's models; the rest keep the seed's dropout
+        elif recipe.model_name != "eeg-latency":
             assert recipe.model.dropout == 0.4
     assert load_recipe("eeg_hbn_example").data.source == "hbn"
 

@@ -45,6 +45,8 @@ MAD_TO_SD = 1.482602218505602  # 1 / Phi^-1(3/4): MAD * this = sd for a normal d
 EPS = 1e-6  # microvolts: the smallest scale divided by (flat channels become 0)
 WHITEN_SHRINKAGE = 1e-2
 """``whiten``: added to every eigenvalue, times their mean (1e-2 and 1e-3 scored the same in 5-fold CV, 1e-1 worse)."""
+CHUNK_WINDOWS = 256
+"""``whiten``: windows per float64 pass, so the extra memory stays a small multiple of this many windows."""
 FLAT_VARIANCE = 1e-12
 """``whiten``: eigenvalues below this fraction of the largest are directions without signal (zeroed)."""
 
@@ -159,15 +161,15 @@ def fit_whitening(X: np.ndarray, indices: np.ndarray | None, shrinkage: float = 
     ``S`` is the covariance of the channels over every sample of ``X[indices]`` and ``S = U diag(l) U^T``;
     the matrix is ``U diag(1 / sqrt(l + shrinkage * mean(l))) U^T``, so the directions where the
     background is strong (the smooth 1/f field, blinks) are scaled down the most, and ones with no
-    variance at all (the flat reference channel) map to zero. Computed in chunks of 256 windows.
+    variance at all (the flat reference channel) map to zero. Computed CHUNK_WINDOWS windows at a time.
     """
     X = _check(X)
     rows = _training_rows(X, indices, "whitening")
     n_channels = X.shape[1]
     total = np.zeros(n_channels)
     products = np.zeros((n_channels, n_channels))
-    for start in range(0, len(rows), 256):
-        chunk = X[rows[start : start + 256]].astype(np.float64).transpose(1, 0, 2).reshape(n_channels, -1)
+    for start in range(0, len(rows), CHUNK_WINDOWS):
+        chunk = X[rows[start : start + CHUNK_WINDOWS]].astype(np.float64).transpose(1, 0, 2).reshape(n_channels, -1)
         total += chunk.sum(axis=1)
         products += chunk @ chunk.T
     count = len(rows) * X.shape[2]
@@ -181,14 +183,14 @@ def fit_whitening(X: np.ndarray, indices: np.ndarray | None, shrinkage: float = 
 
 
 def apply_whitening(X: np.ndarray, stats: Whitening) -> np.ndarray:
-    """``matrix @ (x_t - mean)`` at every sample of every window, float32 (N, C, T), 256 windows at a time."""
+    """``matrix @ (x_t - mean)`` at every sample of every window, float32 (N, C, T), CHUNK_WINDOWS windows at a time."""
     X = _check(X)
     if X.shape[1] != len(stats.mean):
         raise ValueError(f"the whitening is for {len(stats.mean)} channels, the windows have {X.shape[1]}")
     out = np.empty(X.shape, dtype=np.float32)
-    for start in range(0, len(X), 256):  # float64 work a chunk at a time: memory beyond X stays small
-        centred = X[start : start + 256].astype(np.float64) - stats.mean[None, :, None]
-        out[start : start + 256] = np.einsum("dc,nct->ndt", stats.matrix, centred)
+    for start in range(0, len(X), CHUNK_WINDOWS):
+        centred = X[start : start + CHUNK_WINDOWS].astype(np.float64) - stats.mean[None, :, None]
+        out[start : start + CHUNK_WINDOWS] = np.einsum("dc,nct->ndt", stats.matrix, centred)
     return out
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from attn.datasets.eeg import subject_split
 from attn.datasets.eeg.normalize import (
+    CHUNK_WINDOWS,
     MAD_TO_SD,
     apply_robust,
     apply_whitening,
@@ -198,7 +199,7 @@ def test_whitening_errors():
 
 
 def test_whitening_many_windows_matches_one_matrix_product():
-    X = correlated_windows(n=600, t=8)  # more than one chunk of 256 windows
-    stats = fit_whitening(X, np.arange(0, 600, 3))
+    X = correlated_windows(n=2 * CHUNK_WINDOWS + 88, t=8)  # several chunks, the last one partial
+    stats = fit_whitening(X, np.arange(0, len(X), 3))
     expected = np.einsum("dc,nct->ndt", stats.matrix, X.astype(np.float64) - stats.mean[None, :, None])
     np.testing.assert_allclose(apply_whitening(X, stats), expected, rtol=1e-5, atol=1e-5)
