@@ -7,7 +7,8 @@
 #     ($LANE1, $LANE2 of gpu_text_candidates.yaml), the LSTM's dropout x lr sweep in two lanes, and the EEG
 #     5-fold CV of eeg_latency against the braindecode peers under its training (#12; needs .wheelhouse carried).
 #  PHASES="nanogpt startup": nanoGPT's throughput beside shakespeare_char's (.nanogpt carried), benchmarks/startup.py.
-#  PHASES=lstm (alone, after the bench): the LSTM's dropout x lr sweep at the bench's 60 s budget ($LSTM_DROPOUTS x $LSTM_LRS);
+#  PHASES="sweep lstm" (alone): transformer variants ($SWEEP, comma-separated names of gpu_text_candidates.yaml) and the
+#  LSTM's dropout x lr sweep ($LSTM_DROPOUTS x $LSTM_LRS) at the bench's 60 s budget and evaluation cadence, with $BENCH_SET;
 #  or, with PHASES=eeg in place of "shared", that EEG CV alone on the GPU until the deadline (EEG_PEERS_ONLY=1:
 #  EEGNeX and EEGConformer under eeg_latency's training at their own lr, and ridge, without the eeg-latency and EEGNeX-8-epochs rows).
 #   PHASES="tests ttq bench shared" TTQ=ttq-700,ttq-900 bash benchmarks/gpu_session.sh OUT [DEADLINE_S]
@@ -50,10 +51,17 @@ on ttq && python "$HERE/text_research.py" --variants "$VARIANTS" --only "$TTQ" -
   --out "$W/ttq" > "$W/ttq.log" 2>&1
 cat "$W/ttq/text_research.md" 2>/dev/null | grep '^|'
 
-# the LSTM's sweep at the bench's budget, one process at a time (about 85 s a run on an H200)
+# transformer variants ($SWEEP) and the LSTM's sweep at the bench's budget and cadence ($BENCH_SET too), one
+# process at a time (about 85-95 s a run)
+budget=(--set train.max_steps=null --set train.max_time_s=60 --set train.eval_interval_s=7.5)
+# shellcheck disable=SC2086
+on sweep && timeout "$(left)" python "$HERE/text_research.py" --variants "$VARIANTS" --only "${SWEEP:-modern-d0.3}" \
+  --device cuda --timeout 120 "${budget[@]}" $BENCH_SET --out "$W/sweep" > "$W/sweep.log" 2>&1
+on sweep && grep '^|' "$W/sweep/text_research.md"
+# shellcheck disable=SC2086
 on lstm && timeout "$(left)" python "$HERE/lstm_sweep.py" --recipe "$RECIPE" --device cuda \
-  --dropouts "${LSTM_DROPOUTS:-0.3,0.4,0.5}" --lrs "${LSTM_LRS:-2e-3,4e-3}" \
-  --set train.max_time_s=60 --set train.max_steps=null --out "$W/lstm" > "$W/lstm.log" 2>&1
+  --dropouts "${LSTM_DROPOUTS:-0.3,0.4,0.5}" --lrs "${LSTM_LRS:-2e-3,4e-3}" "${budget[@]}" $BENCH_SET \
+  --out "$W/lstm" > "$W/lstm.log" 2>&1
 on lstm && grep '^|' "$W/lstm.log"
 
 # issue #13: nanoGPT's train.py against shakespeare_char (needs .nanogpt carried: nanogpt_side_by_side.py prepare),

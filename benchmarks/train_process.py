@@ -37,9 +37,11 @@ def run_train(
     that a compiled run pays its cold compile time.
 
     Returns ``name``, ``command``, ``outside_wall_s``, ``run_dir``, ``summary`` (summary.json) and
-    ``metrics`` (metrics.jsonl records), or ``name``, ``command`` and ``error``.
+    ``metrics`` (metrics.jsonl records), or ``name``, ``command`` and ``error``. Only a run directory
+    this call made counts: an earlier call's run of the same name in ``workdir`` is never read back.
     """
     runs = Path(workdir) / name
+    earlier = set(runs.glob("*/*/summary.json"))
     fresh = cache is None
     cache = Path(tempfile.mkdtemp(prefix="inductor-", dir=workdir)) if cache is None else Path(cache)
     command = [sys.executable, "-m", "attn", "train", str(recipe), *overrides, "--runs-dir", str(runs), "--quiet"]
@@ -55,7 +57,7 @@ def run_train(
         if fresh:
             shutil.rmtree(cache, ignore_errors=True)
     wall = time.perf_counter() - start
-    summaries = sorted(runs.glob("*/*/summary.json"))
+    summaries = sorted(set(runs.glob("*/*/summary.json")) - earlier)
     if proc.returncode != 0 or not summaries:
         output = (proc.stderr or proc.stdout or f"exit code {proc.returncode}").strip()
         return {"name": name, "command": " ".join(command), "error": output[-2000:] or f"exit {proc.returncode}"}

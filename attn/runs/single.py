@@ -220,10 +220,11 @@ def train_in_dir(
     """
     cfg = recipe.train
     init = options.init if checkpoint is None else None
+    startup.mark("data")
     if world.is_main:
         memory = estimate_memory(recipe, task.model_info(), runtime, cfg.batch_size // world.size)
         check_run_fits(memory, runtime, run_dir or runs_root(options.runs_dir), resuming=checkpoint is not None)
-    startup.mark("data")
+    startup.mark("preflight")  # the memory estimate on the meta device (its init ops import torch._dynamo)
     if options.hooks.before_model:
         options.hooks.before_model()
     torch.manual_seed(cfg.seed)
@@ -346,6 +347,7 @@ def _start_trainer(
         final_full=None if cfg.final_eval == "none" else cfg.final_eval == "full",
         eval_interval_s=cfg.eval_interval_s,
     )
+    startup.mark("estimate")  # the timed probe steps on a copy of the model (a GPU's first kernels run here)
     if world.is_main:
         report_estimate(recipe, estimate, runtime, options, runs_left)
     display.expect(estimate)

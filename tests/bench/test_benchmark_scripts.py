@@ -102,3 +102,15 @@ def test_lstm_sweep_trains_the_benchs_lstm_and_writes_a_table(tmp_path: Path, re
     recipe = yaml.safe_load((tmp_path / "sweep" / "recipes" / "lstm_d0.3_lr0.004.yaml").read_text())
     assert recipe["model"]["name"] == "char-lstm" and recipe["model"]["dropout"] == 0.3
     assert recipe["train"]["lr"] == 0.004 and recipe["train"]["optimizer"] == "adamw"
+
+
+@pytest.mark.slow
+def test_a_second_run_of_the_same_name_reads_back_its_own_run(
+    tmp_path: Path, recipe_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    process = load("train_process", monkeypatch)
+    tiny = ["train.eval_interval=1", "train.log_interval=1", "train.device=cpu"]
+    first = process.run_train("same", recipe_file, [*tiny, "train.max_steps=3"], tmp_path, timeout=300)
+    second = process.run_train("same", recipe_file, [*tiny, "train.max_steps=2"], tmp_path, timeout=300)
+    assert first["summary"]["steps"] == 3 and second["summary"]["steps"] == 2, (first.get("error"), second.get("error"))
+    assert first["run_dir"] != second["run_dir"] and len(list((tmp_path / "same").glob("*/*/summary.json"))) == 2
