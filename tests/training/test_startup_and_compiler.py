@@ -23,9 +23,8 @@ def test_summary_splits_the_set_up_into_phases_that_add_up(tmp_path: Path, recip
     out = subprocess.run(command, capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "200"})
     summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
     phases = summary["setup_phases_s"]
-    assert list(phases) == [
-        "python", "imports", "runtime", "data", "preflight", "model", "optimizer", "estimate", "other"
-    ]
+    expected = "python imports runtime data preflight model optimizer estimate other"
+    assert list(phases) == expected.split()
     assert all(seconds >= 0 for seconds in phases.values())
     assert sum(phases.values()) == pytest.approx(summary["setup_s"], abs=0.01)
     assert summary["process_clock"] == "kernel"
