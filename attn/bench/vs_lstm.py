@@ -48,9 +48,10 @@ class LSTMSettings:
 
 
 _GPU_PROBE = (
-    "lr: the shakespeare_lstm recipe's, not yet swept on a GPU; dropout: the best of 0.2 / 0.3 / 0.4 in the "
-    "issue #11 H200 probe (whole-split val loss 1.4289 / 1.4223 / 1.3989, the last with EMA 0.998); "
-    "benchmarks/lstm_sweep.py on the GPU replaces this row"
+    "lr: the shakespeare_lstm recipe's (only 2e-3 tried on a GPU); dropout: the best of 0.2 / 0.3 / 0.4 in the "
+    "issue #11 H200 probe (whole-split val loss 1.4289 / 1.4223 / 1.3989, the last with EMA 0.998), and "
+    "0.4 / 0.5 / 0.6 at the bench's 60 s with shakespeare_char_modern's training on an H100 gave 1.4202 / 1.4263 / "
+    "1.4200 (benchmarks/lstm_sweep.py, 2026-12-05, docs/bench.md)"
 )
 # LSTM learning rate and dropout per transformer recipe (docs/bench.md has the sweeps).
 TUNED_LSTM: dict[str, LSTMSettings] = {
