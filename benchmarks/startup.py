@@ -137,23 +137,26 @@ def main() -> None:
     for name, env in VARIANTS.items():
         trains.append(run_experiment(name, args.recipe, args.overrides, workdir, args.timeout, cache=cache, env=env))
         print(f"{name}: done", file=sys.stderr, flush=True)
-    report = [
-        f"## start-up of `attn train {args.recipe} {' '.join(args.overrides)}`".rstrip(),
-        "",
-        train_rows(trains, args.target),
-    ]
-    report += ["", import_times()]
+    report: list[str] = []
+    generation: list[dict] = []
+
+    def publish(*section: str) -> None:
+        """Print a section as soon as it is measured and rewrite the report, so a timed-out call keeps it."""
+        report.extend(section)
+        print("\n".join(section), flush=True)
+        if args.out:
+            write_report(args.out, "startup", "\n".join(report), {"train": trains, "generate": generation})
+
+    command = f"attn train {args.recipe} {' '.join(args.overrides)}".rstrip()
+    publish(f"## start-up of `{command}`", "", train_rows(trains, args.target))
+    publish("", import_times())
     warm = next((r for r in trains if r["name"] == "warm" and "error" not in r), None)
-    generation = []
     if warm is not None:
-        devices = args.devices.split(",")
-        generation = [generate_latency(warm["run_dir"], device, args.generate_repeats) for device in devices]
-        report += ["", f"## `attn generate` from the warm run ({args.generate_repeats} repeats)", ""]
-        report.append(generate_rows(generation))
-    text = "\n".join(report)
-    print(text, flush=True)
-    if args.out:
-        write_report(args.out, "startup", text, {"train": trains, "generate": generation})
+        for device in args.devices.split(","):
+            generation.append(generate_latency(warm["run_dir"], device, args.generate_repeats))
+        publish(
+            "", f"## `attn generate` from the warm run ({args.generate_repeats} repeats)", "", generate_rows(generation)
+        )
     shutil.rmtree(workdir, ignore_errors=True)
 
 
