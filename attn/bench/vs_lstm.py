@@ -214,6 +214,7 @@ def assemble_report(
     curves = {s.key: sides.eval_curve(run_dirs[s.key], "val_loss") for s in pair}
     lstm_curve = curves["lstm"]
     target = min((p["value"] for p in lstm_curve), default=None)
+    common = common_quality(curves)
     models = {}
     for side in pair:
         summary, info = sides.read_side(run_dirs[side.key])
@@ -228,6 +229,7 @@ def assemble_report(
             "final_val_loss": summary.get("final", {}).get("val_loss"),
             "best_checkpoint_val_loss_full": full.get("val_loss") if full.get("full_split") else None,
             **sides.time_to_target(curves[side.key], target),
+            "time_to_common": sides.time_to_target(curves[side.key], common),
             "generation_chars_per_s": info.get("generation", {}).get("chars_per_s"),
             "generation": info.get("generation"),
             "lr": side.recipe.train.lr,
@@ -268,6 +270,10 @@ def assemble_report(
                 "weights existed; no interpolation): the table shows that interval, so its resolution is one "
                 "evaluation interval; 'first evaluation' means the target was already met at the first one"
             ),
+            "common_quality_rule": (
+                "common quality = the worse of the two sides' best validation losses during training, which both "
+                "reached; the time each side took to reach it, measured as for the target"
+            ),
         },
         "sizing": {
             "transformer_parameters": size.target,
@@ -289,6 +295,7 @@ def assemble_report(
             "it turns on (schedule, warmup, weight decay, clipping, ema_decay, grad_accum_steps, precision, compile)",
         },
         "target_val_loss": target,
+        "common_val_loss": common,
         "models": models,
         "layers": layers,
     }
@@ -313,8 +320,18 @@ def model_rows(report: dict[str, Any]) -> list[list[str]]:
             f"LSTM's best val loss {fmt(report['target_val_loss'], '.4f')} first reached between evaluations at (s)",
             *(sides.target_cell(m) for m in models),
         ],
+        [
+            f"common quality {fmt(report.get('common_val_loss'), '.4f')} (the worse best) first reached at (s)",
+            *(sides.target_cell(m.get("time_to_common", {})) for m in models),
+        ],
         sides.model_row(models, "generation (chars/s)", "generation_chars_per_s", ",.1f"),
     ]
+
+
+def common_quality(curves: dict[str, list[dict[str, float]]]) -> float | None:
+    """The worse of the sides' best validation losses: a quality both reached, so their times to it compare."""
+    bests = [min(p["value"] for p in curve) for curve in curves.values() if curve]
+    return max(bests) if len(bests) == len(curves) else None
 
 
 LAYER_HEADERS = ["layer", "parameters", "saved for backward (MiB)", "peak CUDA (MiB)", "fwd+bwd (ms, median)"]
@@ -356,7 +373,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"dropout {lstm['dropout']:g} ({lstm['dropout_source']}); min_lr keeps the transformer's min_lr/lr ratio; "
         f"optimizer {lstm['optimizer']}. {tuning['shared']}.",
         f"- evaluation: {budget['evaluation']}",
-        f"- {settings['val_loss_rule']}; {settings['time_to_target_rule']}",
+        f"- {settings['val_loss_rule']}; {settings['time_to_target_rule']}"
+        + (f"; {settings['common_quality_rule']}" if "common_quality_rule" in settings else ""),
         f"- {settings['order']}; run directories: " + ", ".join(f"`{m['run_dir']}`" for m in models.values()),
         "",
         markdown_table(["", *(m["label"] for m in models.values())], model_rows(report)),

@@ -197,3 +197,17 @@ def test_a_recipe_without_an_evaluation_interval_works_under_a_time_budget(
         assert model["budget_used_text"].endswith(
             f"of 2 s of training (evaluations excluded) ({100 * model['budget_fraction']:.0f}%)"
         )
+
+
+def test_time_to_the_common_quality_is_each_sides_first_evaluation_at_the_worse_best(bench: Path) -> None:
+    report = json.loads((bench / "report.json").read_text())
+    runs = {k: jsonl(bench / m["run_dir"] / "metrics.jsonl") for k, m in report["models"].items()}
+    evals = {k: [r for r in records if r["kind"] == "eval"] for k, records in runs.items()}
+    common = max(min(r["val_loss"] for r in records) for records in evals.values())
+    assert report["common_val_loss"] == common
+    for key, records in evals.items():
+        first = next(r for r in records if r["val_loss"] <= common)  # every side reached the worse best
+        reached = report["models"][key]["time_to_common"]
+        assert reached["step_to_target"] == first["step"] and reached["time_to_target_s"] == first["elapsed_s"]
+    table = (bench / "report.md").read_text()
+    assert f"common quality {common:.4f} (the worse best) first reached at (s)" in table
