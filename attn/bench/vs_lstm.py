@@ -212,9 +212,10 @@ def assemble_report(
     transformer = pair[0].recipe
     described = sides.describe_budget(budget, transformer)
     curves = {s.key: sides.eval_curve(run_dirs[s.key], "val_loss") for s in pair}
-    lstm_curve = curves["lstm"]
-    target = min((p["value"] for p in lstm_curve), default=None)
-    common = common_quality(curves)
+    bests = {key: min((p["value"] for p in curve), default=None) for key, curve in curves.items()}
+    target = bests["lstm"]
+    # the common quality: the worse of the two bests, which both sides reached, so their times to it compare
+    common = None if None in bests.values() else max(bests.values())
     models = {}
     for side in pair:
         summary, info = sides.read_side(run_dirs[side.key])
@@ -321,17 +322,11 @@ def model_rows(report: dict[str, Any]) -> list[list[str]]:
             *(sides.target_cell(m) for m in models),
         ],
         [
-            f"common quality {fmt(report.get('common_val_loss'), '.4f')} (the worse best) first reached at (s)",
-            *(sides.target_cell(m.get("time_to_common", {})) for m in models),
+            f"common quality {fmt(report['common_val_loss'], '.4f')} (the worse best) first reached at (s)",
+            *(sides.target_cell(m["time_to_common"]) for m in models),
         ],
         sides.model_row(models, "generation (chars/s)", "generation_chars_per_s", ",.1f"),
     ]
-
-
-def common_quality(curves: dict[str, list[dict[str, float]]]) -> float | None:
-    """The worse of the sides' best validation losses: a quality both reached, so their times to it compare."""
-    bests = [min(p["value"] for p in curve) for curve in curves.values() if curve]
-    return max(bests) if len(bests) == len(curves) else None
 
 
 LAYER_HEADERS = ["layer", "parameters", "saved for backward (MiB)", "peak CUDA (MiB)", "fwd+bwd (ms, median)"]
@@ -373,8 +368,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"dropout {lstm['dropout']:g} ({lstm['dropout_source']}); min_lr keeps the transformer's min_lr/lr ratio; "
         f"optimizer {lstm['optimizer']}. {tuning['shared']}.",
         f"- evaluation: {budget['evaluation']}",
-        f"- {settings['val_loss_rule']}; {settings['time_to_target_rule']}"
-        + (f"; {settings['common_quality_rule']}" if "common_quality_rule" in settings else ""),
+        f"- {settings['val_loss_rule']}; {settings['time_to_target_rule']}; {settings['common_quality_rule']}",
         f"- {settings['order']}; run directories: " + ", ".join(f"`{m['run_dir']}`" for m in models.values()),
         "",
         markdown_table(["", *(m["label"] for m in models.values())], model_rows(report)),
