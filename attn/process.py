@@ -18,6 +18,7 @@ prints it on stderr when the process exits, for any command.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import platform
 import subprocess
@@ -122,6 +123,31 @@ def describe_phases(phases: dict[str, float], total_s: float) -> str:
     return f"{total_s:.2f} = {parts}" if parts else f"{total_s:.2f}"
 
 
+def bytecode_cached(module: str = "torch") -> bool | None:
+    """Whether ``module`` (a package) loads from compiled bytecode in ``__pycache__`` (or under
+    ``sys.pycache_prefix``); None where it is not installed or has no source file.
+
+    False after the module was imported means Python compiled its source in this process and could
+    not keep the result (``PYTHONDONTWRITEBYTECODE=1``, or a read-only install without ``.pyc``
+    files): every process pays that again. For torch that is seconds (docs/DEVELOPING.md, "Start-up").
+    """
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec is not None else None
+    if not origin or not origin.endswith(".py"):
+        return None
+    return os.path.exists(importlib.util.cache_from_source(origin))
+
+
+BYTECODE_NOTE = (
+    "torch has no bytecode cache here (PYTHONDONTWRITEBYTECODE=1 or a read-only install), so Python "
+    'compiles its source on every start (seconds; docs/DEVELOPING.md, "Start-up"): unset '
+    "PYTHONDONTWRITEBYTECODE and set PYTHONPYCACHEPREFIX to a writable folder, or run python -m compileall on torch"
+)
+
+
 def print_startup_profile_at_exit() -> None:
     """At exit, print :data:`startup` (ending an open profile as ``other``) and the process's age on stderr."""
     import atexit
@@ -130,6 +156,8 @@ def print_startup_profile_at_exit() -> None:
         startup.finish()
         clock = "from exec (the process was created earlier)" if process_start()[1] == "exec" else "from process start"
         sys.stderr.write(f"start-up (s, {clock}): {startup.describe()}; exit at {process_age_s():.2f}\n")
+        if "torch" in sys.modules and bytecode_cached("torch") is False:
+            sys.stderr.write(f"note: {BYTECODE_NOTE}\n")
 
     atexit.register(report)
 

@@ -16,6 +16,10 @@ set -u
 OUT=${1:?usage: gpu_session.sh OUT [deadline s]}
 DEADLINE=${2:-570}
 export PYTHONUNBUFFERED=1 ATTN_CACHE=/tmp/attn-cache
+# The lent GPU image sets PYTHONDONTWRITEBYTECODE=1 and ships torch without __pycache__: every process would compile
+# torch's source again (about 7 s of a 13 s set-up on an H100, BENCHMARKS.md). Keep the bytecode, as a normal pip
+# install does, unless BYTECODE=0 asks for the image's own behaviour.
+if [ "${BYTECODE:-1}" != 0 ]; then export PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=/tmp/pycache; fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 VARIANTS=$HERE/gpu_text_candidates.yaml
 RECIPE=${RECIPE:-shakespeare_char_modern}
@@ -32,6 +36,7 @@ finish() { tar czf "$OUT/session.tgz" --exclude='*.pt' --exclude='*.safetensors'
 trap finish EXIT
 python -m pip install -q --no-deps --no-build-isolation -e . > "$W/pip.log" 2>&1
 if [ -d .wheelhouse ]; then python -m pip install -q --no-deps .wheelhouse/*.whl >> "$W/pip.log" 2>&1; fi
+python -c "import torch, torch._dynamo" 2> /dev/null  # writes the bytecode cache (a no-op with BYTECODE=0)
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python -c "import torch; print('torch', torch.__version__)"
   python -c "import braindecode; print('braindecode', braindecode.__version__)" 2>&1 | tail -1; } | tee "$W/gpu.txt"

@@ -1,8 +1,10 @@
 """Start-up and time to quality of `attn train`, and first-character latency of `attn generate`.
 
 For one recipe (default shakespeare_char_fast) it runs `python -m attn train` as separate processes:
-``cold`` (an empty torch.compile cache), ``warm`` (the same cache again) and ``warm, no dynamo
-preload`` (ATTN_PRELOAD_DYNAMO=0: the optimizer imports torch._dynamo itself), and prints each one's
+``cold`` (an empty torch.compile cache), ``warm`` (the same cache again), ``warm, no dynamo
+preload`` (ATTN_PRELOAD_DYNAMO=0: the optimizer imports torch._dynamo itself) and three runs with
+torch's bytecode cached under the work folder or compiled from source in the process (see
+:func:`variants`), and prints each one's
 start-up profile (summary.json's setup_phases_s), warm-up, and the time from process start to a
 whole-split validation loss <= --target. Then `python -X importtime` of torch and torch._dynamo,
 and `attn generate` from the warm run: the time to its first character (the start-up profile that
@@ -33,7 +35,21 @@ from gpu import run_experiment
 from train_process import write_report
 
 PROFILE_LINE = re.compile(r"start-up \(s, [^)]*\): ([0-9.]+) = (.*); exit at ([0-9.]+)")
-VARIANTS = {"cold": {}, "warm": {}, "warm, no dynamo preload": {"ATTN_PRELOAD_DYNAMO": "0"}}
+
+
+def variants(workdir: Path) -> dict[str, dict[str, str]]:
+    """Each training run's extra environment. The bytecode rows: torch's modules loaded from a bytecode cache
+    under the work folder (the first of them writes it), and compiled from source in the process (as where
+    PYTHONDONTWRITEBYTECODE=1 meets an install without .pyc files, like the lent GPU image)."""
+    cached = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(workdir / "pycache")}
+    return {
+        "cold": {},
+        "warm": {},
+        "warm, no dynamo preload": {"ATTN_PRELOAD_DYNAMO": "0"},
+        "bytecode cache being written": cached,
+        "warm, bytecode cached": cached,
+        "warm, no bytecode cache": {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(workdir / "empty")},
+    }
 
 
 def time_to_target(result: dict, target: float) -> str:
@@ -51,18 +67,18 @@ def time_to_target(result: dict, target: float) -> str:
 
 def train_rows(results: list[dict], target: float) -> str:
     lines = [
-        "| run | set-up before step 1 (s) | warm-up, first 5 steps (s) | process wall (s) "
+        "| run | torch bytecode cached | set-up before step 1 (s) | warm-up, first 5 steps (s) | process wall (s) "
         f"| process start to whole-split val <= {target} (s) | outside wall (s) |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['name']} | error: {r['error'].strip().splitlines()[-1][:100]} | | | | |")
+            lines.append(f"| {r['name']} | error: {r['error'].strip().splitlines()[-1][:100]} | | | | | |")
             continue
         s = r["summary"]
         phases = ", ".join(f"{k} {v:.2f}" for k, v in s.get("setup_phases_s", {}).items())
         lines.append(
-            f"| {r['name']} | {s['setup_s']:.2f} ({phases}) | {s['warmup_s']:.2f} | {s['process_wall_s']:.1f} "
+            f"| {r['name']} | {s.get('torch_bytecode_cached', '-')} | {s['setup_s']:.2f} ({phases}) | {s['warmup_s']:.2f} | {s['process_wall_s']:.1f} "
             f"| {time_to_target(r, target)} | {r['outside_wall_s']:.1f} |"
         )
     return "\n".join(lines)
@@ -86,11 +102,13 @@ def import_times() -> str:
     )
 
 
-def generate_latency(run_dir: str, device: str, repeats: int) -> dict:
+def generate_latency(run_dir: str, device: str, repeats: int, extra_env: dict[str, str] | None = None) -> dict:
     """`attn generate RUN` repeated: first character (the process's own clock) and the whole command."""
     command = [sys.executable, "-m", "attn", "generate", run_dir, "--prompt", "To be", "--length", "20"]
     command += ["--random-seed", "1", "--device", device]
-    env = {**os.environ, "ATTN_PROFILE_STARTUP": "1"}
+    env = {**os.environ, "ATTN_PROFILE_STARTUP": "1", **(extra_env or {})}
+    if extra_env:
+        device += ", bytecode cached"
     first, whole, profile = [], [], ""
     for _ in range(repeats):
         start = time.perf_counter()
@@ -134,7 +152,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="attn-startup-"))
     cache = workdir / "inductor"  # cold for the first run, warm for the later ones
     trains = []
-    for name, env in VARIANTS.items():
+    for name, env in variants(workdir).items():
         trains.append(run_experiment(name, args.recipe, args.overrides, workdir, args.timeout, cache=cache, env=env))
         print(f"{name}: done", file=sys.stderr, flush=True)
     report: list[str] = []
@@ -154,6 +172,8 @@ def main() -> None:
     if warm is not None:
         for device in args.devices.split(","):
             generation.append(generate_latency(warm["run_dir"], device, args.generate_repeats))
+            cached = variants(workdir)["warm, bytecode cached"]
+            generation.append(generate_latency(warm["run_dir"], device, args.generate_repeats, cached))
         publish(
             "", f"## `attn generate` from the warm run ({args.generate_repeats} repeats)", "", generate_rows(generation)
         )

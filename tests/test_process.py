@@ -123,3 +123,40 @@ def test_the_profile_is_printed_at_exit_when_asked() -> None:
 def test_describe_phases_leaves_out_phases_under_5_ms() -> None:
     assert process.describe_phases({"a": 1.234, "b": 0.004, "c": 0.005}, 1.25) == "1.25 = a 1.23 + c 0.01"
     assert process.describe_phases({}, 0.5) == "0.50"
+
+
+# ---- bytecode: a package Python compiles on every start -----------------------------------------
+
+
+def _import_in_child(package_root: Path, module: str, **env: str) -> None:
+    child_env = {key: value for key, value in os.environ.items() if key != "PYTHONPYCACHEPREFIX"}
+    child_env.update(PYTHONPATH=str(package_root), **env)
+    subprocess.run([sys.executable, "-c", f"import {module}"], env=child_env, check=True)
+
+
+def test_bytecode_cache_is_seen_where_python_itself_keeps_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "slowpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "pycache_prefix", None)
+    assert process.bytecode_cached("slowpkg") is False  # never imported
+    _import_in_child(tmp_path, "slowpkg", PYTHONDONTWRITEBYTECODE="1")
+    assert process.bytecode_cached("slowpkg") is False  # imported, but Python was told not to keep the bytecode
+    _import_in_child(tmp_path, "slowpkg", PYTHONDONTWRITEBYTECODE="")
+    assert process.bytecode_cached("slowpkg") is True  # Python's own import wrote __pycache__
+    monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path / "prefix"))  # PYTHONPYCACHEPREFIX: looked for there
+    assert process.bytecode_cached("slowpkg") is False
+    _import_in_child(tmp_path, "slowpkg", PYTHONDONTWRITEBYTECODE="", PYTHONPYCACHEPREFIX=str(tmp_path / "prefix"))
+    assert process.bytecode_cached("slowpkg") is True
+    assert process.bytecode_cached("no_such_package_here") is None
+
+
+def test_the_profile_names_a_torch_that_is_compiled_at_every_start(tmp_path: Path) -> None:
+    """PYTHONDONTWRITEBYTECODE=1 with an empty pycache prefix: torch's source is compiled in this process."""
+    env = {**os.environ, "ATTN_PROFILE_STARTUP": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "empty")
+    code = "import attn.process, torch"
+    err = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stderr
+    assert "start-up (s, from process start)" in err
+    assert f"note: {process.BYTECODE_NOTE}" in err

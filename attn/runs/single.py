@@ -27,7 +27,7 @@ from attn.formatting import format_duration
 from attn.inference.load import check_model_facts
 from attn.models import build_model
 from attn.models.registry import CountsFlops
-from attn.process import describe_phases, process_age_s, process_start, startup
+from attn.process import BYTECODE_NOTE, bytecode_cached, describe_phases, process_age_s, process_start, startup
 from attn.recipe import Recipe, recipe_changes, reconcile_run_recipe, stored_recipe
 from attn.recipes.timings import CPU_RECIPES, expected_time
 from attn.runs.init_from import InitialWeights
@@ -98,7 +98,8 @@ def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World
     if world.distributed and cfg.batch_size % world.size:
         raise UserError(f"train.batch_size {cfg.batch_size} must be divisible by the {world.size} processes")
     if world.is_main:
-        for notice in runtime.notices:
+        slow_imports = [BYTECODE_NOTE] if bytecode_cached("torch") is False else []
+        for notice in [*runtime.notices, *slow_imports]:
             options.console.print(Text.assemble(("note:", "yellow"), f" {notice}"))
     return runtime, world
 
@@ -434,6 +435,7 @@ def finish_run(
         "warmup_steps": result.warmup_steps,
         "setup_s": result.setup_s,
         "setup_phases_s": startup.rounded(),
+        "torch_bytecode_cached": bytecode_cached("torch"),  # False: torch's source compiled at every start
         "process_clock": process_start()[1],
         "wall_time_s": state.elapsed_s + state.eval_s,  # training and periodic evaluations, every session
         "training_clock_s": state.elapsed_s,  # what time budgets count: training alone
