@@ -48,7 +48,7 @@ def vs_lstm(
         None,
         "--recipe",
         help="A char-transformer recipe (file or built-in name). "
-        "Default: shakespeare_char, or shakespeare_char_cpu when the device is the CPU.",
+        "Default: shakespeare_char_modern, or shakespeare_char_cpu when the device is the CPU.",
     ),
     budget_s: Optional[float] = _BUDGET_S,
     steps: Optional[int] = _STEPS,
