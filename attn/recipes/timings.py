@@ -37,6 +37,13 @@ EXPECTED_TIMES: dict[str, dict[str, Timing]] = {
     "shakespeare_char": {
         "gpu": Timing(101.4, "BENCHMARKS.md, The reference run, end to end: whole 5000-step run, H100"),
     },
+    "shakespeare_char_modern": {
+        "gpu": Timing(
+            45.9,
+            "BENCHMARKS.md, Weight decay 0.3, and the bench over three seeds (H100, 2026-12-05, session 8): process wall",
+            "evaluations every 7.5 s of training",
+        ),
+    },
     "shakespeare_char_fast": {
         "gpu": Timing(29.4, "BENCHMARKS.md, Time to quality: process wall time, H100"),
     },
