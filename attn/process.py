@@ -142,9 +142,10 @@ def bytecode_cached(module: str = "torch") -> bool | None:
 
 
 BYTECODE_NOTE = (
-    "torch has no bytecode cache here (PYTHONDONTWRITEBYTECODE=1 or a read-only install), so Python "
-    'compiles its source on every start (seconds; docs/DEVELOPING.md, "Start-up"): unset '
-    "PYTHONDONTWRITEBYTECODE and set PYTHONPYCACHEPREFIX to a writable folder, or run python -m compileall on torch"
+    "torch has no bytecode cache here (PYTHONDONTWRITEBYTECODE is set, or a read-only install has no .pyc "
+    "files), so every process compiles its source again, seconds of start-up; to keep it, unset "
+    "PYTHONDONTWRITEBYTECODE and set PYTHONPYCACHEPREFIX to a writable folder, or run python -m compileall on "
+    "torch's folder"
 )
 
 
