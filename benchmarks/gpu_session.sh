@@ -17,7 +17,7 @@ OUT=${1:?usage: gpu_session.sh OUT [deadline s]}
 DEADLINE=${2:-570}
 export PYTHONUNBUFFERED=1 ATTN_CACHE=/tmp/attn-cache
 # The lent GPU image sets PYTHONDONTWRITEBYTECODE=1 and ships torch without __pycache__: every process would compile
-# torch's source again (about 7 s of a 13 s set-up on an H100, BENCHMARKS.md). Keep the bytecode, as a normal pip
+# torch's source again (about 6 s of a 13 s set-up on an H100, BENCHMARKS.md). Keep the bytecode, as a normal pip
 # install does, unless BYTECODE=0 asks for the image's own behaviour.
 if [ "${BYTECODE:-1}" != 0 ]; then export PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=/tmp/pycache; fi
 HERE=$(cd "$(dirname "$0")" && pwd)
