@@ -38,12 +38,19 @@ SPEC_FILE = "bench_spec.json"
 
 
 def generation_speed(
-    run_dir: Path, device: torch.device, chars: int, repeats: int, warmup_chars: int, seed: int = 0
+    run_dir: Path,
+    device: torch.device,
+    chars: int,
+    repeats: int,
+    warmup_chars: int,
+    seed: int = 0,
+    kv_cache: bool = True,
 ) -> dict[str, Any]:
     """Characters per second sampling from the run's best checkpoint (temperature 1, no top-k).
 
     The prompt is a newline (or the first vocabulary character). Every sampled token is copied
-    to the host, so each timed run ends synchronised with the device.
+    to the host, so each timed run ends synchronised with the device. ``kv_cache``: as
+    ``attn generate --kv-cache/--no-kv-cache`` (transformers only).
     """
     from attn.bench.measure import median
     from attn.inference import load_trained, sample_tokens
@@ -55,7 +62,7 @@ def generation_speed(
     generator = torch.Generator().manual_seed(seed)
 
     def generate(n: int) -> None:
-        for _ in sample_tokens(trained.model, prompt, n, generator=generator):
+        for _ in sample_tokens(trained.model, prompt, n, generator=generator, kv_cache=kv_cache):
             pass
 
     generate(warmup_chars)
@@ -73,6 +80,7 @@ def generation_speed(
         "prompt": prompt_text,
         "checkpoint": "best",
         "temperature": 1.0,
+        "kv_cache": kv_cache,
     }
 
 
