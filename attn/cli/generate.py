@@ -110,6 +110,14 @@ def generate(
         "--kv-cache/--no-kv-cache",
         help="Transformers: keep attention keys and values between steps (the same text, faster).",
     ),
+    window: str = typer.Option(
+        "slide",
+        "--window",
+        help="Transformers, once the text is longer than their context (block_size): slide (always the last "
+        "block_size characters, each step reads them all) or shift (keep the last half and read on with the "
+        "key/value cache: several times faster on long texts on a CPU; the model then sees half to all of its "
+        "context, so the text differs).",
+    ),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", help="Where to look for the newest run. Default: $ATTN_RUNS_DIR or ./runs."
     ),
@@ -125,13 +133,14 @@ def generate(
 
     import torch  # here, not at the top: `attn --help` should not wait for torch
 
-    from attn.inference import check_sampling, load_trained, sample_batch
+    from attn.inference import check_sampling, check_window, load_trained, sample_batch
     from attn.process import startup
     from attn.training.device import resolve_device
     from attn.training.rundir import latest_run, runs_root
 
     show = notes(quiet)
     check_sampling(temperature, top_k, top_p)
+    check_window(window, kv_cache)
     startup.mark("imports")
     run_dir = run_dir or latest_run(runs_root(runs_dir), family="text")
     dev = resolve_device(device)
@@ -169,6 +178,7 @@ def generate(
         top_k=top_k,
         top_p=top_p,
         kv_cache=kv_cache,
+        window=window,  # type: ignore[arg-type]  # checked by check_window
     )
     for step in steps:
         first, *rest = step.tolist()

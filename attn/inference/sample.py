@@ -4,14 +4,16 @@ Several samples are drawn in one batch, each with its own random generator, so t
 is the same text whether it is drawn alone or with others (the CLI seeds sample ``i`` with
 ``seed + i``). A transformer that keeps a key/value cache (:class:`attn.models.registry.CachesKeys`)
 reads each new token once instead of its whole context, while the text fits in its context;
-beyond that every step reads the last ``block_size`` tokens again, exactly as without the cache.
+beyond that (``window="slide"``) every step reads the last ``block_size`` tokens again, exactly as
+without the cache, or (``window="shift"``) the cache starts again from the last half of them and
+each step reads one token: much faster on long texts, with between half and all of the context seen.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -66,10 +68,25 @@ def next_token_probs(
     return F.softmax(logits, dim=-1)
 
 
-def _stepper(model: nn.Module, idx: torch.Tensor, kv_cache: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+Window = Literal["slide", "shift"]
+WINDOWS: tuple[Window, ...] = ("slide", "shift")
+
+
+def check_window(window: str, kv_cache: bool) -> None:
+    """The ``--window`` setting, or a :class:`UserError` naming what is allowed."""
+    if window not in WINDOWS:
+        raise UserError(f"--window must be slide or shift (got {window!r})")
+    if window == "shift" and not kv_cache:
+        raise UserError("--window shift reads on with the key/value cache: drop --no-kv-cache")
+
+
+def _stepper(
+    model: nn.Module, idx: torch.Tensor, kv_cache: bool, window: Window = "slide"
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function from the tokens so far ``(B, T)`` to the next-token logits ``(B, vocab)``.
 
-    It is called with one more token each time; what it reads of them depends on the model.
+    It is called with one more token each time; what it reads of them depends on the model and,
+    once a transformer's context is full, on ``window`` (see the module docstring).
     """
     if isinstance(model, Recurrent):
         state: list[Any] = [None]
@@ -89,6 +106,9 @@ def _stepper(model: nn.Module, idx: torch.Tensor, kv_cache: bool) -> Callable[[t
             return model.forward_cached(tokens[:, -block:], cache)[:, -1]
         if cache is not None and not cache.full:
             return model.forward_cached(tokens[:, -1:], cache)[:, -1]
+        if cache is not None and window == "shift":  # the context is full: start again from its last half
+            cache = model.new_cache(tokens.size(0))
+            return model.forward_cached(tokens[:, -max(block // 2, 1) :], cache)[:, -1]
         cache = None  # the context is full: from now on the window slides, and each step reads all of it
         return model(tokens[:, -block:])[:, -1]
 
@@ -107,20 +127,23 @@ def sample_batch(
     top_k: int | None = None,
     top_p: float | None = None,
     kv_cache: bool = True,
+    window: Window = "slide",
 ) -> Iterator[torch.Tensor]:
     """Yield ``length`` steps of ``(num_samples,)`` token ids (on the CPU), all continuing ``prompt``.
 
     ``prompt`` is 1-D on the model's device. Sample ``i`` draws from ``generators[i]`` (CPU
     generators; one per sample), so it does not depend on the other samples. ``temperature`` 0
     takes the most likely token at every step (no generators needed; give ``num_samples``).
-    Transformers see at most their last ``block_size`` tokens (longer prompts are cropped).
+    Transformers see at most their last ``block_size`` tokens (longer prompts are cropped); ``window``
+    says how that context moves on (module docstring).
     """
     check_sampling(temperature, top_k, top_p)
+    check_window(window, kv_cache)
     batch = len(generators) if generators is not None else (num_samples or 1)
     if generators is None and temperature > 0:
         raise ValueError("sampling at a temperature above 0 needs one generator per sample")
     idx = prompt[None, :].expand(batch, -1)
-    step = _stepper(model, idx, kv_cache)
+    step = _stepper(model, idx, kv_cache, window)
     for _ in range(length):
         logits = step(idx)
         if temperature == 0:
@@ -144,6 +167,7 @@ def sample_tokens(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
     kv_cache: bool = True,
+    window: Window = "slide",
 ) -> Iterator[int]:
     """Yield ``length`` sampled token ids continuing ``prompt`` (one sample; see :func:`sample_batch`)."""
     generators = None if temperature == 0 else [generator or torch.default_generator]
@@ -157,5 +181,6 @@ def sample_tokens(
         top_k=top_k,
         top_p=top_p,
         kv_cache=kv_cache,
+        window=window,
     ):
         yield int(ids[0])

@@ -107,6 +107,18 @@ def test_the_key_value_cache_does_not_change_the_text(run: Path) -> None:
     assert generate(run, "--prompt", "To", *long) == generate(run, "--prompt", "To", "--no-kv-cache", *long)
 
 
+def test_the_shifting_window_is_what_the_library_samples_and_needs_the_cache(run: Path) -> None:
+    long = ("--length", 40, "--random-seed", 3)  # block_size 16: the window shifts twice
+    shifted = generate(run, "--prompt", "To", "--window", "shift", *long)
+    trained = load_trained(run)
+    prompt = torch.from_numpy(trained.vocab.encode("To"))
+    generator = torch.Generator().manual_seed(3)  # the command's default temperature is 0.8
+    expected = sample_tokens(trained.model, prompt, 40, temperature=0.8, generator=generator, window="shift")
+    assert shifted == "To" + trained.vocab.decode(list(expected)) + "\n"
+    assert "--window shift reads on with the key/value cache" in fails(run, "--window", "shift", "--no-kv-cache")
+    assert "--window must be slide or shift (got 'wrap')" in fails(run, "--window", "wrap")
+
+
 def test_help_names_both_spellings_of_the_prompt_and_no_raw_newline_default() -> None:
     out = CliRunner().invoke(app, ["generate", "--help"], env={"COLUMNS": "250"}).stdout
     assert "--prompt" in out and "--seed" in out and "--prompt-file" in out and "--top-p" in out

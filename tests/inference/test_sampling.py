@@ -104,6 +104,43 @@ def test_the_key_value_cache_gives_the_same_samples_beyond_the_context() -> None
     assert torch.equal(torch.stack(cached), torch.stack(uncached))
 
 
+def reference_sample(net: CharTransformer, prompt: torch.Tensor, length: int, window: str, seed: int) -> list[int]:
+    """Samples drawn from the plain forward pass over the context each window rule names, step by step."""
+    block, keep = net.block_size, net.block_size // 2
+    generator = torch.Generator().manual_seed(seed)
+    tokens = prompt.tolist()
+    start = max(len(tokens) - block, 0)
+    with torch.no_grad():
+        for _ in range(length):
+            if window == "slide":
+                start = max(len(tokens) - block, 0)
+            elif len(tokens) - start > block:  # shift: the context overflowed, keep its last half
+                start = len(tokens) - keep
+            logits = net(torch.tensor([tokens[start:]]))[:, -1]
+            tokens.append(int(torch.multinomial(next_token_probs(logits, 1.0), 1, generator=generator)))
+    return tokens[len(prompt) :]
+
+
+@pytest.mark.parametrize("position", ["learned", "rope"])
+@pytest.mark.parametrize("window", ["slide", "shift"])
+def test_each_window_rule_reads_the_context_it_names(position: str, window: str) -> None:
+    net = transformer(position=position)  # block_size 8: 30 tokens overflow it several times
+    long_prompt = torch.tensor([1, 4, 2, 7, 3, 3, 5, 0, 6, 2])  # longer than the context too
+    for prompt in (PROMPT, long_prompt):
+        sampled = [int(t) for t in sample_batch(net, prompt, 30, generators=generators(11, 1), window=window)]
+        assert sampled == reference_sample(net, prompt, 30, window, seed=11)
+    assert reference_sample(net, PROMPT, 30, "slide", 11) != reference_sample(net, PROMPT, 30, "shift", 11), (
+        "the two rules must read different contexts here, or this test could not tell them apart"
+    )
+
+
+def test_a_window_rule_that_needs_the_cache_or_does_not_exist_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="--window shift reads on with the key/value cache"):
+        list(sample_tokens(transformer(), PROMPT, 2, window="shift", kv_cache=False))
+    with pytest.raises(UserError, match="--window must be slide or shift"):
+        list(sample_tokens(transformer(), PROMPT, 2, window="wrap"))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
