@@ -1,4 +1,4 @@
-"""Generation speed with and without the key/value cache, by context length (issue #13).
+"""Generation speed with and without the key/value cache, and with the shifting window, by length (issue #13).
 
 For each recipe it trains one step (``train.max_steps=1``, no final evaluation: the weights do not
 matter for speed) and then samples from that run in this process, as ``attn generate`` does:
@@ -6,9 +6,10 @@ matter for speed) and then samples from that run in this process, as ``attn gene
 ``--repeats`` timed runs after an untimed warm-up (:func:`attn.bench.worker.generation_speed`). The
 cache holds the keys and values of the context while it fills; once the text is longer than the
 model's ``block_size`` the window slides and every step reads the whole window again, so the cache
-only pays for the first ``block_size`` characters.
+only pays for the first ``block_size`` characters; ``--window shift`` keeps the last half of the window
+and reads on with the cache instead (different text: the model sees half to all of its context).
 
-    python benchmarks/generate_speed.py --device cpu                       # shakespeare_char_cpu (block 64), _modern (256)
+    python benchmarks/generate_speed.py --device cpu         # shakespeare_char_cpu (block 64), _modern (256)
     python benchmarks/generate_speed.py --device cuda --out $OUT
 """
 
@@ -25,7 +26,8 @@ from attn.bench.report import markdown_table
 from attn.bench.worker import generation_speed
 from attn.recipe import load_recipe
 
-HEADERS = ["recipe", "block", "characters", "cache on (chars/s)", "cache off (chars/s)", "on / off"]
+HEADERS = ["recipe", "block", "characters", "cache on (chars/s)", "cache off", "on / off", "cache on, window shift"]
+SETTINGS = {"on": (True, "slide"), "off": (False, "slide"), "shift": (True, "shift")}
 
 
 def main() -> None:
@@ -43,19 +45,20 @@ def main() -> None:
     for recipe in args.recipes.split(","):
         trained = run_train(recipe, recipe, ["train.max_steps=1", "train.final_eval=none"], workdir, device=args.device)
         if "error" in trained:
-            rows.append([recipe, "", "", f"failed: {error_line(trained)}", "", ""])
+            rows.append([recipe, "", "", f"failed: {error_line(trained)}", "", "", ""])
             continue
         block = load_recipe(recipe).model.block_size
+        run_dir = Path(trained["run_dir"])
         for chars in (int(n) for n in args.lengths.split(",")):
             speeds = {
-                kv: generation_speed(Path(trained["run_dir"]), device, chars, args.repeats, min(chars, 20), kv_cache=kv)
-                for kv in (True, False)
+                name: generation_speed(run_dir, device, chars, args.repeats, min(chars, 20), kv_cache=kv, window=window)
+                for name, (kv, window) in SETTINGS.items()
             }
-            on, off = speeds[True]["chars_per_s"], speeds[False]["chars_per_s"]
-            rows.append([recipe, str(block), str(chars), f"{on:,.0f}", f"{off:,.0f}", f"{on / off:.2f}x"])
-            raw.append(
-                {"recipe": recipe, "block_size": block, "chars": chars, "on": speeds[True], "off": speeds[False]}
+            on, off, shift = (speeds[name]["chars_per_s"] for name in SETTINGS)
+            rows.append(
+                [recipe, str(block), str(chars), f"{on:,.0f}", f"{off:,.0f}", f"{on / off:.2f}x", f"{shift:,.0f}"]
             )
+            raw.append({"recipe": recipe, "block_size": block, "chars": chars, **speeds})
             print("| " + " | ".join(rows[-1]) + " |", flush=True)
     table = markdown_table(HEADERS, rows)
     print(table)

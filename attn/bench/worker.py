@@ -45,12 +45,13 @@ def generation_speed(
     warmup_chars: int,
     seed: int = 0,
     kv_cache: bool = True,
+    window: str = "slide",
 ) -> dict[str, Any]:
     """Characters per second sampling from the run's best checkpoint (temperature 1, no top-k).
 
     The prompt is a newline (or the first vocabulary character). Every sampled token is copied
-    to the host, so each timed run ends synchronised with the device. ``kv_cache``: as
-    ``attn generate --kv-cache/--no-kv-cache`` (transformers only).
+    to the host, so each timed run ends synchronised with the device. ``kv_cache`` and ``window``: as
+    ``attn generate --kv-cache/--no-kv-cache --window`` (transformers only).
     """
     from attn.bench.measure import median
     from attn.inference import load_trained, sample_tokens
@@ -62,7 +63,7 @@ def generation_speed(
     generator = torch.Generator().manual_seed(seed)
 
     def generate(n: int) -> None:
-        for _ in sample_tokens(trained.model, prompt, n, generator=generator, kv_cache=kv_cache):
+        for _ in sample_tokens(trained.model, prompt, n, generator=generator, kv_cache=kv_cache, window=window):
             pass
 
     generate(warmup_chars)
@@ -81,6 +82,7 @@ def generation_speed(
         "checkpoint": "best",
         "temperature": 1.0,
         "kv_cache": kv_cache,
+        "window": window,
     }
 
 
