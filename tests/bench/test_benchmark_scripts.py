@@ -1,4 +1,4 @@
-"""benchmarks/text_research.py and benchmarks/lstm_sweep.py end to end with tiny variants (fields, no speeds)."""
+"""benchmarks/text_research.py, lstm_sweep.py and context_loss.py end to end with tiny variants and runs (fields and numerics, no speeds)."""
 
 from __future__ import annotations
 
@@ -114,3 +114,32 @@ def test_a_second_run_of_the_same_name_reads_back_its_own_run(
     second = process.run_train("same", recipe_file, [*tiny, "train.max_steps=2"], tmp_path, timeout=300)
     assert first["summary"]["steps"] == 3 and second["summary"]["steps"] == 2, (first.get("error"), second.get("error"))
     assert first["run_dir"] != second["run_dir"] and len(list((tmp_path / "same").glob("*/*/summary.json"))) == 2
+
+
+def test_context_loss_reads_each_position_with_exactly_its_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Position p of a window is predicted from its first p + 1 characters: the same loss as a forward pass
+    over those characters alone (causality and indexing), averaged over the windows the stride gives."""
+    import torch
+    from torch.nn import functional as F
+
+    from attn.datasets.text import load_text_data
+    from attn.inference import load_trained
+    from tests.helpers import train_tiny_text_run
+
+    context_loss = load("context_loss", monkeypatch)
+    run = train_tiny_text_run(tmp_path, steps=4)
+    per_position, windows = context_loss.loss_by_position(run, stride=997, device="cpu", batch=3)
+    trained = load_trained(run)
+    block = trained.model.block_size
+    val = load_text_data(trained.recipe.data, block, trained.vocab).corpora[0].val.astype("int64")
+    starts = range(0, len(val) - block - 1, 997)
+    assert windows == len(starts) and len(per_position) == block
+    expected = torch.zeros(block, dtype=torch.float64)
+    with torch.no_grad():
+        for s in starts:
+            for p in range(block):
+                logits = trained.model(torch.from_numpy(val[s : s + p + 1])[None])[0, -1].double()
+                expected[p] += F.cross_entropy(logits[None], torch.tensor([int(val[s + p + 1])]))
+    assert torch.allclose(per_position, expected / len(starts), atol=1e-5)
