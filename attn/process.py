@@ -149,6 +149,19 @@ BYTECODE_NOTE = (
 )
 
 
+_bytecode_noted = False  # whether this process already gave BYTECODE_NOTE
+
+
+def bytecode_note() -> str | None:
+    """:data:`BYTECODE_NOTE` if this process compiled torch's source (see :func:`bytecode_cached`) and has
+    not said so yet; else None. ``attn train`` and the start-up profile both show it, once between them."""
+    global _bytecode_noted
+    if _bytecode_noted or "torch" not in sys.modules or bytecode_cached("torch") is not False:
+        return None
+    _bytecode_noted = True
+    return BYTECODE_NOTE
+
+
 def print_startup_profile_at_exit() -> None:
     """At exit, print :data:`startup` (ending an open profile as ``other``) and the process's age on stderr."""
     import atexit
@@ -157,8 +170,9 @@ def print_startup_profile_at_exit() -> None:
         startup.finish()
         clock = "from exec (the process was created earlier)" if process_start()[1] == "exec" else "from process start"
         sys.stderr.write(f"start-up (s, {clock}): {startup.describe()}; exit at {process_age_s():.2f}\n")
-        if "torch" in sys.modules and bytecode_cached("torch") is False:
-            sys.stderr.write(f"note: {BYTECODE_NOTE}\n")
+        note = bytecode_note()
+        if note:
+            sys.stderr.write(f"note: {note}\n")
 
     atexit.register(report)
 

@@ -160,3 +160,13 @@ def test_the_profile_names_a_torch_that_is_compiled_at_every_start(tmp_path: Pat
     err = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stderr
     assert "start-up (s, from process start)" in err
     assert f"note: {process.BYTECODE_NOTE}" in err
+
+
+def test_the_bytecode_note_is_given_once_and_only_where_torch_was_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``attn train`` and the start-up profile at exit both ask: the note appears once between them."""
+    monkeypatch.setattr(process, "_bytecode_noted", False)
+    monkeypatch.setattr(process, "bytecode_cached", lambda module="torch": True)
+    assert process.bytecode_note() is None
+    monkeypatch.setattr(process, "bytecode_cached", lambda module="torch": False)
+    assert process.bytecode_note() == process.BYTECODE_NOTE
+    assert process.bytecode_note() is None

@@ -27,7 +27,7 @@ from attn.formatting import format_duration
 from attn.inference.load import check_model_facts
 from attn.models import build_model
 from attn.models.registry import CountsFlops
-from attn.process import BYTECODE_NOTE, bytecode_cached, describe_phases, process_age_s, process_start, startup
+from attn.process import bytecode_cached, bytecode_note, describe_phases, process_age_s, process_start, startup
 from attn.recipe import Recipe, recipe_changes, reconcile_run_recipe, stored_recipe
 from attn.recipes.timings import CPU_RECIPES, expected_time
 from attn.runs.init_from import InitialWeights
@@ -98,8 +98,8 @@ def prepare_runtime(recipe: Recipe, options: RunOptions) -> tuple[Runtime, World
     if world.distributed and cfg.batch_size % world.size:
         raise UserError(f"train.batch_size {cfg.batch_size} must be divisible by the {world.size} processes")
     if world.is_main:
-        slow_imports = [BYTECODE_NOTE] if bytecode_cached("torch") is False else []
-        for notice in [*runtime.notices, *slow_imports]:
+        slow_imports = bytecode_note()  # torch compiled from source in every process
+        for notice in [*runtime.notices, *filter(None, [slow_imports])]:
             options.console.print(Text.assemble(("note:", "yellow"), f" {notice}"))
     return runtime, world
 
