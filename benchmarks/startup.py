@@ -102,13 +102,15 @@ def import_times() -> str:
     )
 
 
-def generate_latency(run_dir: str, device: str, repeats: int, extra_env: dict[str, str] | None = None) -> dict:
-    """`attn generate RUN` repeated: first character (the process's own clock) and the whole command."""
+def generate_latency(
+    run_dir: str, device: str, repeats: int, extra_env: dict[str, str] | None = None, label: str | None = None
+) -> dict:
+    """`attn generate RUN` repeated: first character (the process's own clock) and the whole command.
+
+    ``extra_env``: added to the environment; ``label``: the row's name (default: the device)."""
     command = [sys.executable, "-m", "attn", "generate", run_dir, "--prompt", "To be", "--length", "20"]
     command += ["--random-seed", "1", "--device", device]
     env = {**os.environ, "ATTN_PROFILE_STARTUP": "1", **(extra_env or {})}
-    if extra_env:
-        device += ", bytecode cached"
     first, whole, profile = [], [], ""
     for _ in range(repeats):
         start = time.perf_counter()
@@ -116,10 +118,10 @@ def generate_latency(run_dir: str, device: str, repeats: int, extra_env: dict[st
         whole.append(time.perf_counter() - start)
         match = PROFILE_LINE.search(proc.stderr)
         if proc.returncode != 0 or not match:
-            return {"device": device, "error": proc.stderr[-500:]}
+            return {"device": label or device, "error": proc.stderr[-500:]}
         first.append(float(match.group(1)))
         profile = match.group(2)
-    return {"device": device, "first_char_s": first, "command_s": whole, "last_profile": profile}
+    return {"device": label or device, "first_char_s": first, "command_s": whole, "last_profile": profile}
 
 
 def spread(values: list[float]) -> str:
@@ -170,10 +172,11 @@ def main() -> None:
     publish("", import_times())
     warm = next((r for r in trains if r["name"] == "warm" and "error" not in r), None)
     if warm is not None:
+        cached = variants(workdir)["warm, bytecode cached"]
         for device in args.devices.split(","):
             generation.append(generate_latency(warm["run_dir"], device, args.generate_repeats))
-            cached = variants(workdir)["warm, bytecode cached"]
-            generation.append(generate_latency(warm["run_dir"], device, args.generate_repeats, cached))
+            label = f"{device}, bytecode cached"
+            generation.append(generate_latency(warm["run_dir"], device, args.generate_repeats, cached, label))
         publish(
             "", f"## `attn generate` from the warm run ({args.generate_repeats} repeats)", "", generate_rows(generation)
         )
