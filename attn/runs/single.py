@@ -336,6 +336,7 @@ def _start_trainer(
             task,
             runtime,
             micro_batches=cfg.grad_accum_steps,
+            min_passes=1 if runtime.device.type == "cpu" else 2,  # a GPU's first pass starts its kernels
             split=task.split_batch,
             optimizer=lambda probe: build_optimizers(probe, cfg, runtime.device),
         ),

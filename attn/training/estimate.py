@@ -46,6 +46,7 @@ def probe_step_cost(
     runtime: Runtime,
     *,
     max_passes: int = 3,
+    min_passes: int = 1,
     budget_s: float = 1.0,
     micro_batches: int = 1,
     split: Callable[[Any, int], list[Any]] | None = None,
@@ -55,7 +56,9 @@ def probe_step_cost(
 
     Passes repeat until ``max_passes`` or ``budget_s`` seconds; the first pass (allocations, kernel
     selection) counts only when it is the only one. A slow model gets one pass and its forward
-    cost is taken as :data:`FORWARD_SHARE` of it. The task's batch state and the random state
+    cost is taken as :data:`FORWARD_SHARE` of it. ``min_passes`` 2 times two passes, each with its
+    forward, however long the first takes: on a GPU the first pass also starts the libraries and
+    loads the kernels (two seconds, for a step of 15 ms on an H100). The task's batch state and the random state
     are restored, and ``model`` itself is not touched (the passes run on a copy). With gradient
     accumulation (``micro_batches`` k > 1, ``split(batch, k)`` the task's split) one micro-batch
     is timed, as training runs it, and a step costs k of them. ``optimizer(probe)`` builds the run's
@@ -76,7 +79,9 @@ def probe_step_cost(
         update_times: list[float] = []
         forward_times: list[float] = []
         started = time.perf_counter()
-        while len(train_times) < max_passes and (not train_times or time.perf_counter() - started < budget_s):
+        while len(train_times) < max_passes and (
+            len(train_times) < min_passes or time.perf_counter() - started < budget_s
+        ):
             begin = time.perf_counter()
             with runtime.autocast():
                 loss = task.loss(probe, batch)
@@ -89,7 +94,7 @@ def probe_step_cost(
                 runtime.synchronize()
                 update_times.append(time.perf_counter() - begin)
             probe.zero_grad(set_to_none=True)
-            if time.perf_counter() - started < budget_s:
+            if (min_passes > 1 and len(forward_times) < min_passes) or time.perf_counter() - started < budget_s:
                 begin = time.perf_counter()
                 with eval_mode(probe), runtime.autocast():
                     task.loss(probe, batch)

@@ -259,3 +259,31 @@ def test_the_probe_times_the_optimizer_update_once_per_step(corpus: Path, make_r
     slow = probe_step_cost(model, task, runtime, max_passes=2, budget_s=10, optimizer=SlowUpdate)
     assert len(probes) == 1 and probes[0] is not model  # the update runs on the copy, never on the model
     assert slow.step_s >= plain.step_s + 0.15
+
+
+@pytest.mark.parametrize("min_passes", [1, 2])
+def test_a_slow_first_pass_counts_only_when_it_is_the_only_one(corpus: Path, make_recipe, min_passes: int) -> None:
+    """A GPU's first pass starts its kernels (seconds, for a step of milliseconds): with ``min_passes=2`` a second
+    pass is timed even after the budget ran out, and the estimate is the second pass's cost, not the first's."""
+    import time
+
+    from attn.training.estimate import probe_step_cost
+
+    _, task, runtime, model = tiny_text_probe(corpus, make_recipe)
+    calls: list[bool] = []
+    loss = task.loss
+
+    def first_call_slow(m: torch.nn.Module, batch: Any) -> torch.Tensor:
+        if not calls:
+            time.sleep(0.5)
+        calls.append(m.training)
+        return loss(m, batch)
+
+    task.loss = first_call_slow  # type: ignore[method-assign]
+    cost = probe_step_cost(model, task, runtime, budget_s=0.1, min_passes=min_passes)
+    assert cost.passes == min_passes
+    if min_passes == 1:  # out of budget after one pass: no evaluation forward, a third of the training pass
+        assert calls == [True] and cost.step_s >= 0.5
+        assert cost.forward_item_s == pytest.approx(cost.step_s / 3 / cost.items_per_step)
+    else:  # each pass with its evaluation forward, although the budget ran out in the first
+        assert calls == [True, False, True, False] and cost.step_s < 0.4
