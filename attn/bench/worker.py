@@ -46,12 +46,14 @@ def generation_speed(
     seed: int = 0,
     kv_cache: bool = True,
     window: str = "slide",
+    cuda_graphs: bool | None = None,
 ) -> dict[str, Any]:
     """Characters per second sampling from the run's best checkpoint (temperature 1, no top-k).
 
     The prompt is a newline (or the first vocabulary character). Every sampled token is copied
-    to the host, so each timed run ends synchronised with the device. ``kv_cache`` and ``window``: as
-    ``attn generate --kv-cache/--no-kv-cache --window`` (transformers only).
+    to the host, so each timed run ends synchronised with the device. ``kv_cache``, ``window`` and
+    ``cuda_graphs``: as ``attn generate --kv-cache/--no-kv-cache --window --cuda-graphs/--no-cuda-graphs``
+    (transformers only; a timed run includes capturing its graphs, as the command does).
     """
     from attn.bench.measure import median
     from attn.inference import load_trained, sample_tokens
@@ -63,7 +65,10 @@ def generation_speed(
     generator = torch.Generator().manual_seed(seed)
 
     def generate(n: int) -> None:
-        for _ in sample_tokens(trained.model, prompt, n, generator=generator, kv_cache=kv_cache, window=window):
+        steps = sample_tokens(
+            trained.model, prompt, n, generator=generator, kv_cache=kv_cache, window=window, cuda_graphs=cuda_graphs
+        )
+        for _ in steps:
             pass
 
     generate(warmup_chars)

@@ -118,6 +118,13 @@ def generate(
         "key/value cache: several times faster on long texts on a CPU; the model then sees half to all of its "
         "context, so the text differs).",
     ),
+    cuda_graphs: bool = typer.Option(
+        True,
+        "--cuda-graphs/--no-cuda-graphs",
+        help="Transformers on a CUDA device: capture the steps of fixed shape (one token with the key/value cache, "
+        "the whole sliding window) as CUDA graphs and replay them (the same text; several times faster on a GPU, "
+        "where each character is otherwise hundreds of small kernel launches).",
+    ),
     runs_dir: Optional[Path] = typer.Option(
         None, "--runs-dir", help="Where to look for the newest run. Default: $ATTN_RUNS_DIR or ./runs."
     ),
@@ -179,6 +186,7 @@ def generate(
         top_p=top_p,
         kv_cache=kv_cache,
         window=window,  # type: ignore[arg-type]  # checked by check_window
+        cuda_graphs=cuda_graphs and dev.type == "cuda",
     )
     for step in steps:
         first, *rest = step.tolist()

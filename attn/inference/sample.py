@@ -7,6 +7,9 @@ reads each new token once instead of its whole context, while the text fits in i
 beyond that (``window="slide"``) every step reads the last ``block_size`` tokens again, exactly as
 without the cache, or (``window="shift"``) the cache starts again from the last half of them and
 each step reads one token: much faster on long texts, with between half and all of the context seen.
+On a GPU one character's forward pass is hundreds of small kernels, so the steps of fixed shape (one
+token with the cache, or the whole sliding window) are captured once as CUDA graphs and replayed
+(:class:`CapturedStep`).
 """
 
 from __future__ import annotations
@@ -80,13 +83,42 @@ def check_window(window: str, kv_cache: bool) -> None:
         raise UserError("--window shift reads on with the key/value cache: drop --no-kv-cache")
 
 
+class CapturedStep:
+    """``fn(*inputs)`` captured once as a CUDA graph on fixed input tensors; a call copies its arguments into
+    those tensors and replays the graph: one launch in place of the hundreds of small kernels of a character's
+    forward pass. The output tensor is the same at every call (read it before the next one).
+
+    ``fn`` runs twice for real first (on a side stream, as torch's CUDA-graph notes ask), so its side effects
+    (a decoding step's writes into the cache) happen then too.
+    """
+
+    def __init__(self, fn: Callable[..., torch.Tensor], *examples: torch.Tensor):
+        self.inputs = [example.clone() for example in examples]
+        side = torch.cuda.Stream(device=self.inputs[0].device)
+        side.wait_stream(torch.cuda.current_stream(side.device))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                fn(*self.inputs)
+        torch.cuda.current_stream(side.device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.output = fn(*self.inputs)
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        for static, new in zip(self.inputs, inputs):
+            static.copy_(new)
+        self.graph.replay()
+        return self.output
+
+
 def _stepper(
-    model: nn.Module, idx: torch.Tensor, kv_cache: bool, window: Window = "slide"
+    model: nn.Module, idx: torch.Tensor, kv_cache: bool, window: Window = "slide", graphs: bool | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function from the tokens so far ``(B, T)`` to the next-token logits ``(B, vocab)``.
 
     It is called with one more token each time; what it reads of them depends on the model and,
-    once a transformer's context is full, on ``window`` (see the module docstring).
+    once a transformer's context is full, on ``window`` (see the module docstring). ``graphs``: replay
+    CUDA graphs of the fixed-shape steps (None: on a CUDA device).
     """
     if isinstance(model, Recurrent):
         state: list[Any] = [None]
@@ -98,19 +130,34 @@ def _stepper(
 
         return recurrent
     block = model.block_size
-    cache = model.new_cache(idx.size(0)) if kv_cache and isinstance(model, CachesKeys) else None
+    batch = idx.size(0)
+    cache = model.new_cache(batch) if kv_cache and isinstance(model, CachesKeys) else None
+    graphs = idx.is_cuda if graphs is None else graphs
+    one_token: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    if graphs and cache is not None:  # captured now, before the prompt fills the cache its warm-up writes into
+        token, position = idx.new_zeros(batch, 1), idx.new_zeros(())
+        one_token = CapturedStep(lambda t, p: model.decode_step(t, cache, p), token, position)
+    whole_window: list[CapturedStep] = []  # captured when the window first slides
 
     def transformer(tokens: torch.Tensor) -> torch.Tensor:
         nonlocal cache
         if cache is not None and cache.length == 0:
             return model.forward_cached(tokens[:, -block:], cache)[:, -1]
         if cache is not None and not cache.full:
-            return model.forward_cached(tokens[:, -1:], cache)[:, -1]
+            if one_token is None:
+                return model.forward_cached(tokens[:, -1:], cache)[:, -1]
+            logits = one_token(tokens[:, -1:], torch.tensor(cache.length))
+            cache.length += 1
+            return logits
         if cache is not None and window == "shift":  # the context is full: start again from its last half
-            cache = model.new_cache(tokens.size(0))
+            cache.clear()
             return model.forward_cached(tokens[:, -max(block // 2, 1) :], cache)[:, -1]
         cache = None  # the context is full: from now on the window slides, and each step reads all of it
-        return model(tokens[:, -block:])[:, -1]
+        if not graphs or tokens.size(1) < block:  # without the cache the window grows before it slides
+            return model(tokens[:, -block:])[:, -1]
+        if not whole_window:
+            whole_window.append(CapturedStep(lambda t: model(t)[:, -1], tokens[:, -block:]))
+        return whole_window[0](tokens[:, -block:])
 
     return transformer
 
@@ -128,6 +175,7 @@ def sample_batch(
     top_p: float | None = None,
     kv_cache: bool = True,
     window: Window = "slide",
+    cuda_graphs: bool | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield ``length`` steps of ``(num_samples,)`` token ids (on the CPU), all continuing ``prompt``.
 
@@ -135,7 +183,8 @@ def sample_batch(
     generators; one per sample), so it does not depend on the other samples. ``temperature`` 0
     takes the most likely token at every step (no generators needed; give ``num_samples``).
     Transformers see at most their last ``block_size`` tokens (longer prompts are cropped); ``window``
-    says how that context moves on (module docstring).
+    says how that context moves on (module docstring). ``cuda_graphs``: replay CUDA graphs of the
+    fixed-shape steps (None: when ``prompt`` is on a CUDA device).
     """
     check_sampling(temperature, top_k, top_p)
     check_window(window, kv_cache)
@@ -143,7 +192,7 @@ def sample_batch(
     if generators is None and temperature > 0:
         raise ValueError("sampling at a temperature above 0 needs one generator per sample")
     idx = prompt[None, :].expand(batch, -1)
-    step = _stepper(model, idx, kv_cache, window)
+    step = _stepper(model, idx, kv_cache, window, cuda_graphs)
     for _ in range(length):
         logits = step(idx)
         if temperature == 0:
@@ -168,6 +217,7 @@ def sample_tokens(
     generator: torch.Generator | None = None,
     kv_cache: bool = True,
     window: Window = "slide",
+    cuda_graphs: bool | None = None,
 ) -> Iterator[int]:
     """Yield ``length`` sampled token ids continuing ``prompt`` (one sample; see :func:`sample_batch`)."""
     generators = None if temperature == 0 else [generator or torch.default_generator]
@@ -182,5 +232,6 @@ def sample_tokens(
         top_p=top_p,
         kv_cache=kv_cache,
         window=window,
+        cuda_graphs=cuda_graphs,
     ):
         yield int(ids[0])

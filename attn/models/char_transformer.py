@@ -133,15 +133,27 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(cfg.dropout)
         self.weights_hook: Callable[[torch.Tensor], None] | None = None
 
-    def forward(
-        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0
-    ) -> torch.Tensor:
-        b, t, d = x.shape
-        q = self.q_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, T, head_dim)
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k and v of ``x`` ``(B, T, d_model)``, each ``(B, H, T, head_dim)``, normalised if ``qk_norm``."""
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
+        return q, k, v
+
+    def _merge(self, y: torch.Tensor) -> torch.Tensor:
+        """The heads' outputs ``(B, H, T, head_dim)`` merged and projected to ``(B, T, d_model)``."""
+        b, _, t, _ = y.shape
+        y = y.transpose(1, 2).reshape(b, t, self.n_head * self.head_dim)
+        return self.resid_dropout(self.out_proj(y))
+
+    def forward(
+        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0
+    ) -> torch.Tensor:
+        t = x.shape[1]
+        q, k, v = self._heads(x)
         if self.rope:
             # position p turns feature pair i by p * 10000^(-2i/head_dim)
             positions = torch.arange(start, start + t, device=x.device) if start else None
@@ -167,8 +179,24 @@ class CausalSelfAttention(nn.Module):
         if want_weights:
             y, weights = y
             self.weights_hook(weights.detach())
-        y = y.transpose(1, 2).reshape(b, t, d)  # merge the heads
-        return self.resid_dropout(self.out_proj(y))
+        return self._merge(y)
+
+    def decode(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], position: torch.Tensor) -> torch.Tensor:
+        """One new token ``x`` ``(B, 1, d_model)`` at ``position`` (a 0-dim tensor on the device), in evaluation.
+
+        Its key and value are written into the cache's whole ``(B, H, capacity, head_dim)`` tensors ``kv``
+        at that position, and its query attends to the cached keys up to it by a mask over the whole
+        capacity: the same shapes and no host value at every step, so the step can be captured once as
+        a CUDA graph and replayed (:class:`attn.inference.sample.CapturedDecoder`).
+        """
+        q, k, v = self._heads(x)
+        if self.rope:
+            q, k = rotary(q, position[None]), rotary(k, position[None])
+        keys, values = kv
+        keys.index_copy_(2, position[None], k)
+        values.index_copy_(2, position[None], v)
+        seen = (torch.arange(keys.size(2), device=x.device) <= position)[None]  # (1 query, capacity)
+        return self._merge(scaled_dot_product_attention(q, keys, values, attn_mask=seen, backend=self.backend))
 
 
 class MLP(nn.Module):
@@ -212,6 +240,11 @@ class Block(nn.Module):
         x = x + self.attn(self.ln1(x), kv, start)
         return x + self.mlp(self.ln2(x))
 
+    def decode(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], position: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` of one token at a position held on the device (:meth:`CausalSelfAttention.decode`)."""
+        x = x + self.attn.decode(self.ln1(x), kv, position)
+        return x + self.mlp(self.ln2(x))
+
 
 class KVCache:
     """The keys and values of the tokens a :class:`CharTransformer` has read, for generation.
@@ -232,6 +265,10 @@ class KVCache:
     @property
     def full(self) -> bool:
         return self.length >= self.capacity
+
+    def clear(self) -> None:
+        """Forget every token, keeping the tensors (a captured decoding step keeps writing into them)."""
+        self.length = 0
 
 
 class CharTransformer(nn.Module):
@@ -303,6 +340,20 @@ class CharTransformer(nn.Module):
             x = block(x, (cache.keys[layer], cache.values[layer]), start)
         cache.length = start + t
         return self.head(self.ln_f(x))
+
+    def decode_step(self, idx: torch.Tensor, cache: KVCache, position: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, vocab)`` of one token per sequence, ``idx`` ``(B, 1)``, at ``position`` (a 0-dim tensor).
+
+        :meth:`forward_cached` of one token at ``cache.length == position``, with the position on the device
+        and fixed shapes, so that the whole step can be captured as a CUDA graph. It writes the token's keys
+        and values into the cache but leaves ``cache.length`` to the caller.
+        """
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(position[None])
+        for layer, block in enumerate(self.blocks):
+            x = block.decode(x, (cache.keys[layer], cache.values[layer]), position)
+        return self.head(self.ln_f(x))[:, -1]
 
     def num_params(self, non_embedding: bool = False) -> int:
         """Parameter count (tied weights once).

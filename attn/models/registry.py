@@ -63,11 +63,14 @@ class Recurrent(Protocol):
 @runtime_checkable
 class CachesKeys(Protocol):
     """A text model that generates with a key/value cache: ``forward_cached(idx, cache)`` reads only the
-    new tokens; the cache (from ``new_cache``) says when it is ``full``."""
+    new tokens; the cache (from ``new_cache``) says when it is ``full``; ``decode_step(idx, cache, position)``
+    reads one token per sequence at a position held on the device (fixed shapes: a CUDA graph can replay it)."""
 
     def new_cache(self, batch: int) -> Any: ...
 
     def forward_cached(self, idx: torch.Tensor, cache: Any) -> torch.Tensor: ...
+
+    def decode_step(self, idx: torch.Tensor, cache: Any, position: torch.Tensor) -> torch.Tensor: ...
 
 
 @runtime_checkable

@@ -119,6 +119,35 @@ def test_the_shifting_window_is_what_the_library_samples_and_needs_the_cache(run
     assert "--window must be slide or shift (got 'wrap')" in fails(run, "--window", "wrap")
 
 
+NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize(
+    ("flag", "device", "expected"),
+    [
+        (None, "cpu", False),
+        pytest.param(None, "cuda", True, marks=NO_CUDA),
+        pytest.param("--no-cuda-graphs", "cuda", False, marks=NO_CUDA),
+    ],
+)
+def test_cuda_graphs_are_asked_for_only_on_a_cuda_device(
+    run: Path, monkeypatch: pytest.MonkeyPatch, flag: str | None, device: str, expected: bool
+) -> None:
+    import attn.inference
+
+    seen: dict = {}
+    sample_batch = attn.inference.sample_batch
+
+    def spy(*args: object, **kwargs: object):
+        seen.update(kwargs)
+        return sample_batch(*args, **kwargs)
+
+    monkeypatch.setattr(attn.inference, "sample_batch", spy)
+    text = generate(run, "--prompt", "To", "--device", device, *([flag] if flag else []), *SAMPLE)
+    assert seen["cuda_graphs"] is expected
+    assert text == generate(run, "--prompt", "To", "--device", device, "--no-cuda-graphs", *SAMPLE)
+
+
 def test_help_names_both_spellings_of_the_prompt_and_no_raw_newline_default() -> None:
     out = CliRunner().invoke(app, ["generate", "--help"], env={"COLUMNS": "250"}).stdout
     assert "--prompt" in out and "--seed" in out and "--prompt-file" in out and "--top-p" in out

@@ -154,3 +154,56 @@ def test_a_window_rule_that_needs_the_cache_or_does_not_exist_is_a_user_error() 
 def test_settings_out_of_range_are_user_errors(settings: dict, message: str) -> None:
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace("]", r"\]")):
         list(sample_tokens(transformer(), PROMPT, 2, **settings))
+
+
+class EagerReplay:
+    """Stands in for CapturedStep on the CPU with its semantics: ``fn`` runs twice at construction (the warm-up,
+    with its side effects), and each call copies its arguments into the same input tensors and runs ``fn``."""
+
+    built = 0
+
+    def __init__(self, fn, *examples: torch.Tensor) -> None:
+        EagerReplay.built += 1
+        self.fn, self.inputs = fn, [example.clone() for example in examples]
+        for _ in range(2):
+            fn(*self.inputs)
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        for static, new in zip(self.inputs, inputs):
+            static.copy_(new)
+        return self.fn(*self.inputs)
+
+
+@pytest.mark.parametrize("position", ["learned", "rope"])
+@pytest.mark.parametrize(("window", "kv_cache"), [("slide", True), ("shift", True), ("slide", False)])
+def test_the_captured_steps_read_the_context_each_window_rule_names(
+    position: str, window: str, kv_cache: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the fixed-shape steps a CUDA graph replays (the one-token step captured before the prompt fills the
+    cache, the whole window once it slides), the samples are the plain forward pass's, as without them."""
+    import attn.inference.sample as sample
+
+    monkeypatch.setattr(sample, "CapturedStep", EagerReplay)
+    EagerReplay.built = 0
+    net = transformer(position=position)
+    for prompt in (PROMPT, torch.tensor([1, 4, 2, 7, 3, 3, 5, 0, 6, 2])):
+        steps = sample_batch(
+            net, prompt, 30, generators=generators(11, 1), window=window, kv_cache=kv_cache, cuda_graphs=True
+        )
+        assert [int(t) for t in steps] == reference_sample(net, prompt, 30, window, seed=11)
+    # per prompt: the one-token step (with the cache), the sliding window (when the text outgrows the context)
+    assert EagerReplay.built == 2 * (int(kv_cache) + int(window == "slide"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize(("window", "kv_cache"), [("slide", True), ("shift", True), ("slide", False)])
+def test_cuda_graphs_give_the_same_text_as_eager_steps_on_a_gpu(window: str, kv_cache: bool) -> None:
+    net = transformer(position="rope").cuda()
+
+    def draw(graphs: bool) -> torch.Tensor:
+        steps = sample_batch(
+            net, PROMPT.cuda(), 30, generators=generators(2, 3), window=window, kv_cache=kv_cache, cuda_graphs=graphs
+        )
+        return torch.stack(list(steps))
+
+    assert torch.equal(draw(True), draw(False))

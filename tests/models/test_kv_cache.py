@@ -55,3 +55,22 @@ def test_the_cache_refuses_what_it_cannot_hold_or_order() -> None:
 def test_only_the_transformer_declares_a_cache() -> None:
     assert isinstance(model(), CachesKeys)
     assert not isinstance(CharLSTM(CharLSTMConfig(n_layer=1, d_embed=8, hidden_size=16), vocab_size=VOCAB), CachesKeys)
+
+
+@pytest.mark.parametrize("options", VARIANTS, ids=lambda o: "-".join(map(str, o.values())) or "default")
+def test_a_decoding_step_at_a_device_position_equals_the_full_forward(options: dict) -> None:
+    """decode_step (fixed shapes, the position as a tensor: what a CUDA graph replays) against the plain forward
+    over every token so far, in float64; stale values left in the cache beyond the position must not count."""
+    net = model(**options)
+    tokens = torch.randint(VOCAB, (3, net.block_size), generator=torch.Generator().manual_seed(1))
+    cache = net.new_cache(3)
+    cache.keys.normal_(generator=torch.Generator().manual_seed(2))  # what an earlier text left behind
+    cache.values.normal_(generator=torch.Generator().manual_seed(3))
+    full = net(tokens)
+    with torch.no_grad():
+        prompt = 4
+        net.forward_cached(tokens[:, :prompt], cache)
+        for t in range(prompt, net.block_size):
+            logits = net.decode_step(tokens[:, t : t + 1], cache, torch.tensor(t))
+            torch.testing.assert_close(logits, full[:, t], rtol=1e-10, atol=1e-10)
+    assert cache.length == prompt  # the caller counts the decoded tokens
