@@ -113,10 +113,20 @@ def run_cv(name: str, recipe: str, overrides: list[str], args: argparse.Namespac
     wall = time.perf_counter() - start
     summaries = sorted(runs.glob("*/*/summary.json"))
     if error or not summaries:
-        return {"name": name, "error": error[-2000:] or "no summary", "command": " ".join(command)}
+        return {"name": name, "error": error[-2000:] or "no summary", "command": " ".join(command), **done_folds(runs)}
     summary = json.loads(summaries[0].read_text())
     folds = [json.loads(p.read_text()) for p in sorted(summaries[0].parent.glob("fold-*/summary.json"))]
     return {"name": name, "command": " ".join(command), "outside_wall_s": wall, "summary": summary, "folds": folds}
+
+
+def done_folds(runs: Path) -> dict:
+    """The test NRMSE of each fold a stopped CV process finished (fold -> score), to report what a timeout left."""
+    scores = {}
+    for path in sorted(runs.glob("*/*/fold-*/summary.json")):
+        score = json.loads(path.read_text()).get("best_checkpoint_eval", {}).get("test_nrmse")
+        if score is not None:
+            scores[int(path.parent.name.removeprefix("fold-"))] = score
+    return {"done_folds": scores} if scores else {}
 
 
 def ridge_row(args: argparse.Namespace) -> dict:
@@ -200,7 +210,9 @@ def row(result: dict, shared: bool) -> str:
         )
     if "error" in result:
         lines = result["error"].strip().splitlines()
-        return f"| {result['name']} | failed: {(lines[-1] if lines else 'failed')[:120]} | | | | | | | |"
+        done = ", ".join(f"fold {k}: {v:.3f}" for k, v in result.get("done_folds", {}).items())
+        finished = f"; finished before that: {done}" if done else ""
+        return f"| {result['name']} | failed: {(lines[-1] if lines else 'failed')[:120]}{finished} | | | | | | | |"
     s, folds = result["summary"], result["folds"]
     win_per_s = statistics.median(f["win_per_s"] or 0.0 for f in folds)
     train_s = sum(f["train_time_s"] for f in folds)

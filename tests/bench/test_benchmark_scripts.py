@@ -143,3 +143,23 @@ def test_context_loss_reads_each_position_with_exactly_its_context(
                 logits = trained.model(torch.from_numpy(val[s : s + p + 1])[None])[0, -1].double()
                 expected[p] += F.cross_entropy(logits[None], torch.tensor([int(val[s + p + 1])]))
     assert torch.allclose(per_position, expected / len(starts), atol=1e-5)
+
+
+def test_eeg_bench_keeps_the_folds_a_stopped_cross_validation_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/eeg.py on a timeout: the folds finished before it are read back with their test NRMSE (the
+    CV's own per-fold scores) and named in the row, not lost."""
+    from tests.helpers import eeg_recipe, run_cli, write_recipe
+
+    eeg = load("eeg", monkeypatch)
+    recipe = write_recipe(tmp_path, eeg_recipe(folds=3, epochs=1))
+    assert run_cli("train", recipe, "train.folds=3", "--runs-dir", tmp_path / "runs", "--quiet").exit_code == 0
+    (summary_path,) = (tmp_path / "runs").glob("*/*/summary.json")
+    per_fold = {f["fold"]: f["test_nrmse"] for f in json.loads(summary_path.read_text())["per_fold"]}
+    summary_path.unlink()  # as if the process had been stopped after its last fold
+    (summary_path.parent / "fold-2" / "summary.json").unlink()  # ... and before that fold's summary
+    done = eeg.done_folds(tmp_path / "runs")
+    assert done == {"done_folds": {0: per_fold[0], 1: per_fold[1]}}
+    row = eeg.row({"name": "tiny", "error": "timed out after 9 s", **done}, shared=False)
+    assert f"fold 0: {per_fold[0]:.3f}, fold 1: {per_fold[1]:.3f}" in row and "timed out after 9 s" in row
