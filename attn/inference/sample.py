@@ -15,6 +15,7 @@ token with the cache, or the whole sliding window) are captured once as CUDA gra
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -111,6 +112,16 @@ class CapturedStep:
         return self.output
 
 
+def capture_or_none(fn: Callable[..., torch.Tensor], *examples: torch.Tensor) -> CapturedStep | None:
+    """A :class:`CapturedStep`, or None (with a warning) where the step cannot be captured: eager steps then
+    give the same text, only slower."""
+    try:
+        return CapturedStep(fn, *examples)
+    except RuntimeError as err:
+        warnings.warn(f"generating without CUDA graphs: capturing a step failed ({err})", RuntimeWarning, stacklevel=2)
+        return None
+
+
 def _stepper(
     model: nn.Module, idx: torch.Tensor, kv_cache: bool, window: Window = "slide", graphs: bool | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -136,8 +147,8 @@ def _stepper(
     one_token: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     if graphs and cache is not None:  # captured now, before the prompt fills the cache its warm-up writes into
         token, position = idx.new_zeros(batch, 1), idx.new_zeros(())
-        one_token = CapturedStep(lambda t, p: model.decode_step(t, cache, p), token, position)
-    whole_window: list[CapturedStep] = []  # captured when the window first slides
+        one_token = capture_or_none(lambda t, p: model.decode_step(t, cache, p), token, position)
+    whole_window: list[CapturedStep | None] = []  # captured when the window first slides
 
     def transformer(tokens: torch.Tensor) -> torch.Tensor:
         nonlocal cache
@@ -156,8 +167,9 @@ def _stepper(
         if not graphs or tokens.size(1) < block:  # without the cache the window grows before it slides
             return model(tokens[:, -block:])[:, -1]
         if not whole_window:
-            whole_window.append(CapturedStep(lambda t: model(t)[:, -1], tokens[:, -block:]))
-        return whole_window[0](tokens[:, -block:])
+            whole_window.append(capture_or_none(lambda t: model(t)[:, -1], tokens[:, -block:]))
+        replay = whole_window[0]
+        return replay(tokens[:, -block:]) if replay is not None else model(tokens[:, -block:])[:, -1]
 
     return transformer
 

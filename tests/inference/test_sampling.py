@@ -195,6 +195,19 @@ def test_the_captured_steps_read_the_context_each_window_rule_names(
     assert EagerReplay.built == 2 * (int(kv_cache) + int(window == "slide"))
 
 
+def test_a_step_that_cannot_be_captured_is_run_eagerly_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attn.inference.sample as sample
+
+    def refuse(*args: object) -> None:
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(sample, "CapturedStep", refuse)
+    net = transformer(position="rope")
+    with pytest.warns(RuntimeWarning, match="generating without CUDA graphs: .*operation not permitted"):
+        sampled = [int(t) for t in sample_batch(net, PROMPT, 30, generators=generators(11, 1), cuda_graphs=True)]
+    assert sampled == reference_sample(net, PROMPT, 30, "slide", seed=11)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
 @pytest.mark.parametrize(("window", "kv_cache"), [("slide", True), ("shift", True), ("slide", False)])
 def test_cuda_graphs_give_the_same_text_as_eager_steps_on_a_gpu(window: str, kv_cache: bool) -> None:
