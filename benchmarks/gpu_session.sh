@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # One ~9.5-minute device call for issues #11, #12 and #13 (2026-12-05), everything under $OUT/session.tgz:
-#  1. the CUDA trainer tests (CUDA graphs, Muon stepping after each replay); graphs are used below only if they pass;
+#  1. the CUDA tests (the trainer's CUDA graphs and Muon stepping after each replay, generation's graphs); graphs
+#     are used below only if they pass;
 #  2. alone, one after the other (timings count): `attn bench vs lstm --device cuda --recipe $RECIPE --budget-s 60`
 #     (#11 goal 1; the recipe as shipped, plus $BENCH_SET) and the $TTQ variants (time to quality, #13);
 #  3. until the deadline, sharing the GPU (only losses and NRMSE reported, never speeds): two transformer lanes
 #     ($LANE1, $LANE2 of gpu_text_candidates.yaml), the LSTM's dropout x lr sweep in two lanes, and the EEG
 #     5-fold CV of eeg_latency against the braindecode peers under its training (#12; needs .wheelhouse carried).
-#  PHASES="nanogpt startup": nanoGPT's throughput beside shakespeare_char's (.nanogpt carried), benchmarks/startup.py.
+#  PHASES="nanogpt startup generate": nanoGPT's throughput beside shakespeare_char's (.nanogpt carried),
+#  benchmarks/startup.py, benchmarks/generate_speed.py (attn generate with and without CUDA graphs).
+#  The tests phase runs the CUDA tests of the trainer (CUDA graphs, Muon) and of generation (its CUDA graphs).
 #  PHASES="sweep lstm" (alone): transformer variants ($SWEEP, comma-separated names of gpu_text_candidates.yaml) and the
 #  LSTM's dropout x lr sweep ($LSTM_DROPOUTS x $LSTM_LRS) at the bench's 60 s budget and evaluation cadence, with $BENCH_SET;
 #  or, with PHASES=eeg in place of "shared", that EEG CV alone on the GPU until the deadline (EEG_PEERS_ONLY=1:
@@ -41,7 +44,8 @@ python -c "import torch, torch._dynamo" 2> /dev/null  # writes the bytecode cach
   python -c "import torch; print('torch', torch.__version__)"
   python -c "import braindecode; print('braindecode', braindecode.__version__)" 2>&1 | tail -1; } | tee "$W/gpu.txt"
 
-on tests && timeout 120 python -m pytest -q -p no:cacheprovider tests/training/test_trainer.py -k cuda > "$W/cuda_tests.txt" 2>&1
+on tests && timeout 150 python -m pytest -q -p no:cacheprovider tests/training/test_trainer.py tests/inference/test_sampling.py \
+  tests/cli/test_generate_options.py -k cuda > "$W/cuda_tests.txt" 2>&1
 tail -3 "$W/cuda_tests.txt"
 graphs=()
 grep -q " passed" "$W/cuda_tests.txt" && ! grep -q "failed\|error" "$W/cuda_tests.txt" && graphs=(--set train.cuda_graphs=true)
@@ -76,6 +80,11 @@ on nanogpt && timeout "$(left)" python "$HERE/nanogpt_side_by_side.py" run --nan
 on nanogpt && cat "$W/nanogpt/nanogpt_side_by_side.md" 2>/dev/null
 on startup && timeout "$(left)" python "$HERE/startup.py" --out "$W/startup" > "$W/startup.log" 2>&1
 on startup && grep '^|' "$W/startup.log"
+# attn generate's speed with and without the CUDA graphs of its fixed-shape steps (after the tests phase checked
+# that they give the eager steps' text)
+on generate && timeout "$(left)" python "$HERE/generate_speed.py" --device cuda --lengths 60,1000 --out "$W/generate" \
+  > "$W/generate.log" 2>&1
+on generate && grep '^|' "$W/generate/generate_speed.md"
 
 T=$(left); echo "t=$SECONDS s: shared phase, $T s"
 extra=(--variant eeg-latency=eeg_latency --variant EEGNeX-8-epochs=eeg_eegnex)
