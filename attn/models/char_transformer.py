@@ -187,7 +187,7 @@ class CausalSelfAttention(nn.Module):
         Its key and value are written into the cache's whole ``(B, H, capacity, head_dim)`` tensors ``kv``
         at that position, and its query attends to the cached keys up to it by a mask over the whole
         capacity: the same shapes and no host value at every step, so the step can be captured once as
-        a CUDA graph and replayed (:class:`attn.inference.sample.CapturedDecoder`).
+        a CUDA graph and replayed (:class:`attn.inference.sample.CapturedStep`).
         """
         q, k, v = self._heads(x)
         if self.rope:
