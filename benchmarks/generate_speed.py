@@ -12,6 +12,7 @@ CUDA device two more columns: the same without the CUDA graphs of the fixed-shap
 
     python benchmarks/generate_speed.py --device cpu         # shakespeare_char_cpu (block 64), _modern (256)
     python benchmarks/generate_speed.py --device cuda --out $OUT
+    python benchmarks/generate_speed.py --count-ops   # operations in one cached step of each recipe's model (CPU)
 """
 
 from __future__ import annotations
@@ -34,6 +35,36 @@ EAGER = {"on, no graphs": (True, "slide", False), "shift, no graphs": (True, "sh
 EAGER_HEADERS = ["cache on, no CUDA graphs", "shift, no CUDA graphs"]
 
 
+# aten operations that only describe a tensor differently (no arithmetic, no copy)
+VIEWS = {
+    "aten::as_strided", "aten::view", "aten::transpose", "aten::t", "aten::reshape", "aten::_unsafe_view",
+    "aten::unsqueeze", "aten::squeeze", "aten::select", "aten::slice", "aten::expand", "aten::permute",
+    "aten::unflatten", "aten::flatten", "aten::unbind", "aten::split", "aten::alias", "aten::detach",
+    "aten::resolve_conj", "aten::resolve_neg", "aten::result_type", "aten::empty", "aten::empty_strided",
+    "aten::empty_like", "aten::lift_fresh", "aten::_reshape_alias",
+}  # fmt: skip
+
+
+@torch.no_grad()
+def count_step_ops(recipe_name: str, vocab_size: int = 65, prompt: int = 10) -> tuple[int, int]:
+    """(aten calls, of which the innermost that compute or copy) in one cached one-token step of the recipe's model on the
+    CPU, after a prompt: the work a GPU launches one kernel at a time when the step is not a CUDA graph."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from attn.models import build_model
+
+    recipe = load_recipe(recipe_name)
+    model = build_model(recipe.model_name, recipe.model, vocab_size=vocab_size).eval()
+    cache = model.new_cache(1)
+    model.forward_cached(torch.zeros(1, prompt, dtype=torch.long), cache)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        model.forward_cached(torch.zeros(1, 1, dtype=torch.long), cache)
+    aten = [e for e in prof.events() if e.name.startswith("aten::")]
+    # the innermost calls that compute or copy: every aten call below them (if any) only makes or reshapes a tensor
+    work = [e for e in aten if e.name not in VIEWS and all(c.name in VIEWS for c in e.cpu_children)]
+    return len(aten), len(work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", default="shakespeare_char_cpu,shakespeare_char_modern")
@@ -41,7 +72,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--count-ops", action="store_true", help="only count the operations of one cached step")
     args = parser.parse_args()
+    if args.count_ops:
+        for recipe in [*args.recipes.split(","), "shakespeare_char"]:
+            calls, work = count_step_ops(recipe)
+            print(f"{recipe}: {calls} aten calls in one cached step, {work} of them the innermost that compute or copy")
+        return
 
     device = torch.device(args.device)
     workdir = Path(tempfile.mkdtemp(prefix="attn-generate-speed-"))
