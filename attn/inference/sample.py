@@ -144,10 +144,7 @@ def _stepper(
     batch = idx.size(0)
     cache = model.new_cache(batch) if kv_cache and isinstance(model, CachesKeys) else None
     graphs = idx.is_cuda if graphs is None else graphs
-    one_token: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
-    if graphs and cache is not None:  # captured now, before the prompt fills the cache its warm-up writes into
-        token, position = idx.new_zeros(batch, 1), idx.new_zeros(())
-        one_token = capture_or_none(lambda t, p: model.decode_step(t, cache, p), token, position)
+    one_token: list[CapturedStep | None] = []  # captured at the first one-token step
     whole_window: list[CapturedStep | None] = []  # captured when the window first slides
 
     def transformer(tokens: torch.Tensor) -> torch.Tensor:
@@ -155,9 +152,12 @@ def _stepper(
         if cache is not None and cache.length == 0:
             return model.forward_cached(tokens[:, -block:], cache)[:, -1]
         if cache is not None and not cache.full:
-            if one_token is None:
-                return model.forward_cached(tokens[:, -1:], cache)[:, -1]
-            logits = one_token(tokens[:, -1:], torch.tensor(cache.length))
+            token, position = tokens[:, -1:], tokens.new_tensor(cache.length)
+            if graphs and not one_token:  # its warm-up writes this token's keys and values where this step does
+                one_token.append(capture_or_none(lambda t, p: model.decode_step(t, cache, p), token, position))
+            if not one_token or one_token[0] is None:
+                return model.forward_cached(token, cache)[:, -1]
+            logits = one_token[0](token, position)
             cache.length += 1
             return logits
         if cache is not None and window == "shift":  # the context is full: start again from its last half
