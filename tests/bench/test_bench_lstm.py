@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -73,6 +74,7 @@ def test_report_files_and_run_directories(bench: Path) -> None:
         summary = json.loads((run / "summary.json").read_text())
         assert model["parameters"] == summary["parameters"] and model["status"] == "completed"
         assert model["steps"] == STEPS and model["tok_per_s"] > 0 and model["generation_chars_per_s"] > 0
+        assert model["generation"]["cuda_graphs"] is False  # a CPU run replays no CUDA graphs
         assert model["memory_kind"] in ("peak_rss_from_model_build", "process_peak_rss") and model["peak_memory_mb"] > 0
         if model["memory_kind"] == "peak_rss_from_model_build":
             assert model["training_rss_increase_mb"] == pytest.approx(
@@ -211,3 +213,15 @@ def test_time_to_the_common_quality_is_each_sides_first_evaluation_at_the_worse_
         assert reached["step_to_target"] == first["step"] and reached["time_to_target_s"] == first["elapsed_s"]
     table = (bench / "report.md").read_text()
     assert f"common quality {common:.4f} (the worse best) first reached at (s)" in table
+
+
+def test_the_generation_record_says_whether_cuda_graphs_were_replayed() -> None:
+    from attn.bench.worker import uses_cuda_graphs
+    from attn.models.char_lstm import CharLSTM, CharLSTMConfig
+    from attn.models.char_transformer import CharTransformer, CharTransformerConfig
+
+    net = CharTransformer(CharTransformerConfig(n_layer=1, n_head=1, d_model=8, block_size=4), vocab_size=5)
+    lstm = CharLSTM(CharLSTMConfig(n_layer=1, d_embed=4, hidden_size=8), vocab_size=5)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert uses_cuda_graphs(net, cuda, None) and not uses_cuda_graphs(net, cuda, False)
+    assert not uses_cuda_graphs(net, cpu, None) and not uses_cuda_graphs(lstm, cuda, None)
