@@ -7,8 +7,9 @@
 #  3. until the deadline, sharing the GPU (only losses and NRMSE reported, never speeds): two transformer lanes
 #     ($LANE1, $LANE2 of gpu_text_candidates.yaml), the LSTM's dropout x lr sweep in two lanes, and the EEG
 #     5-fold CV of eeg_latency against the braindecode peers under its training (#12; needs .wheelhouse carried).
-#  PHASES="nanogpt startup generate": nanoGPT's throughput beside shakespeare_char's (.nanogpt carried),
-#  benchmarks/startup.py, benchmarks/generate_speed.py (attn generate with and without CUDA graphs).
+#  PHASES="nanogpt startup generate compile context": nanoGPT's throughput beside shakespeare_char's (.nanogpt carried),
+#  benchmarks/startup.py, benchmarks/generate_speed.py (attn generate with and without CUDA graphs), the compiled
+#  time to quality (cold and warm compile cache), and benchmarks/context_loss.py on the ttq phase's ttq-700 run.
 #  The tests phase runs the CUDA tests of the trainer (CUDA graphs, Muon) and of generation (its CUDA graphs).
 #  PHASES="sweep lstm" (alone): transformer variants ($SWEEP, comma-separated names of gpu_text_candidates.yaml) and the
 #  LSTM's dropout x lr sweep ($LSTM_DROPOUTS x $LSTM_LRS) at the bench's 60 s budget and evaluation cadence, with $BENCH_SET;
@@ -85,6 +86,19 @@ on startup && grep '^|' "$W/startup.log"
 on generate && timeout "$(left)" python "$HERE/generate_speed.py" --device cuda --lengths 60,1000 --out "$W/generate" \
   > "$W/generate.log" 2>&1
 on generate && grep '^|' "$W/generate/generate_speed.md"
+
+# issue #13: the compiled time to quality (ttq-700 with torch.compile in place of the CUDA graph of the eager step),
+# its persistent compile cache cold and warm; then what `attn generate --window shift` costs at 256 characters, read
+# from the ttq phase's ttq-700 run (this call's or, on a warm machine, an earlier call's)
+compiled=(train.max_steps=700 train.warmup_steps=50 train.decay_fraction=0.4 train.ema_decay=null train.eval_interval=null
+  train.lr=3e-3 model.dropout=0.1 train.compile=true train.compile_mode=reduce-overhead train.cuda_graphs=false)
+on compile && timeout "$(left)" python "$HERE/startup.py" --recipe shakespeare_char_modern --devices cuda --generate-repeats 1 \
+  --out "$W/ttq_compile" -- "${compiled[@]}" > "$W/ttq_compile.log" 2>&1
+on compile && grep '^|' "$W/ttq_compile.log"
+run700=$(find "$W/ttq" -name summary.json -path '*ttq-700*' 2>/dev/null | head -1)
+on context && [ -n "$run700" ] && timeout "$(left)" python "$HERE/context_loss.py" "$(dirname "$run700")" --device cuda \
+  > "$W/context_loss.txt" 2>&1
+on context && cat "$W/context_loss.txt" 2>/dev/null
 
 T=$(left); echo "t=$SECONDS s: shared phase, $T s"
 extra=(--variant eeg-latency=eeg_latency --variant EEGNeX-8-epochs=eeg_eegnex)
