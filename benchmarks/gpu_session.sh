@@ -87,11 +87,17 @@ on generate && timeout "$(left)" python "$HERE/generate_speed.py" --device cuda 
   > "$W/generate.log" 2>&1
 on generate && grep '^|' "$W/generate/generate_speed.md"
 
-# issue #13: the compiled time to quality (ttq-700 with torch.compile in place of the CUDA graph of the eager step),
+# issue #13: the compiled variants of ttq-700 (ttqc-*, one warm compile cache; their losses, for a margin below 1.47);
+# the compiled time to quality (ttq-700 with torch.compile in place of the CUDA graph of the eager step),
 # its persistent compile cache cold and warm; then what `attn generate --window shift` costs at 256 characters, read
 # from the ttq phase's ttq-700 run (this call's or, on a warm machine, an earlier call's)
 compiled=(train.max_steps=700 train.warmup_steps=50 train.decay_fraction=0.4 train.ema_decay=null train.eval_interval=null
   train.lr=3e-3 model.dropout=0.1 train.compile=true train.compile_mode=reduce-overhead train.cuda_graphs=false)
+# shellcheck disable=SC2086
+on ttqc && timeout "$(left)" python "$HERE/text_research.py" --variants "$VARIANTS" --device cuda --timeout 100 \
+  --only "${TTQC:-ttqc-700,ttqc-700-s1,ttqc-700-s2,ttqc-800,ttqc-800-s1,ttqc-700-lr4e-3,ttqc-700-lr4e-3-s1,ttqc-700-d0.05,ttqc-700-d0.05-s1,ttqc-650-d0.05-lr4e-3}" \
+  --compile-cache "$W/compile-cache" --out "$W/ttqc" > "$W/ttqc.log" 2>&1
+on ttqc && grep '^|' "$W/ttqc/text_research.md"
 on compile && timeout "$(left)" python "$HERE/startup.py" --recipe shakespeare_char_modern --devices cuda --generate-repeats 1 \
   --out "$W/ttq_compile" -- "${compiled[@]}" > "$W/ttq_compile.log" 2>&1
 on compile && grep '^|' "$W/ttq_compile.log"

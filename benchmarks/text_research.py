@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
     parser.add_argument("--max-minutes", type=float, default=None, help="launch no new variant after this many minutes")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per variant before it is stopped")
+    parser.add_argument(
+        "--compile-cache", type=Path, default=None, help="one torch.compile cache for every variant (default: a cold one each)"
+    )
     parser.add_argument("--out", type=Path, default=Path("text_research"))
     parser.add_argument("--list", action="store_true", help="print the variants and exit")
     args = parser.parse_args(argv)
@@ -212,7 +215,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{i}/{len(variants)}, {minutes:.1f} min] {name}", flush=True)
             try:
                 result = run_train(
-                    name, variant["recipe"], variant["overrides"], workdir, device=args.device, timeout=args.timeout
+                    name,
+                    variant["recipe"],
+                    variant["overrides"],
+                    workdir,
+                    device=args.device,
+                    timeout=args.timeout,
+                    cache=args.compile_cache,
                 )
             except Exception as err:  # noqa: BLE001 - one broken variant must not stop the others
                 result = {"name": name, "error": f"{type(err).__name__}: {err}", "command": ""}
