@@ -182,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=None, help="launch no new variant after this many minutes")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per variant before it is stopped")
     parser.add_argument(
-        "--compile-cache", type=Path, default=None, help="one torch.compile cache for every variant (default: a cold one each)"
+        "--compile-cache",
+        type=Path,
+        default=None,
+        help="one torch.compile cache for every variant (default: a cold one each)",
     )
     parser.add_argument("--out", type=Path, default=Path("text_research"))
     parser.add_argument("--list", action="store_true", help="print the variants and exit")

@@ -46,18 +46,19 @@ def generation_speed(
     warmup_chars: int,
     seed: int = 0,
     kv_cache: bool = True,
-    window: str = "slide",
+    window: str | None = None,
     cuda_graphs: bool | None = None,
 ) -> dict[str, Any]:
     """Characters per second sampling from the run's best checkpoint (temperature 1, no top-k).
 
     The prompt is a newline (or the first vocabulary character). Every sampled token is copied
     to the host, so each timed run ends synchronised with the device. ``kv_cache``, ``window`` and
-    ``cuda_graphs``: as ``attn generate --kv-cache/--no-kv-cache --window --cuda-graphs/--no-cuda-graphs``
+    ``cuda_graphs``: as ``attn generate --kv-cache/--no-kv-cache --window --cuda-graphs/--no-cuda-graphs``, with its defaults
     (transformers only; a timed run includes capturing its graphs, as the command does).
     """
     from attn.bench.measure import median
     from attn.inference import load_trained, sample_tokens
+    from attn.inference.sample import resolve_window
 
     trained = load_trained(run_dir, "best", device)
     vocab = trained.vocab
@@ -88,7 +89,7 @@ def generation_speed(
         "checkpoint": "best",
         "temperature": 1.0,
         "kv_cache": kv_cache,
-        "window": window,
+        "window": resolve_window(window, kv_cache),
         "cuda_graphs": uses_cuda_graphs(trained.model, device, cuda_graphs),
     }
 

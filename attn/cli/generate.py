@@ -110,13 +110,13 @@ def generate(
         "--kv-cache/--no-kv-cache",
         help="Transformers: keep attention keys and values between steps (the same text, faster).",
     ),
-    window: str = typer.Option(
-        "slide",
+    window: Optional[str] = typer.Option(
+        None,
         "--window",
-        help="Transformers, once the text is longer than their context (block_size): slide (always the last "
-        "block_size characters, each step reads them all) or shift (keep the last half and read on with the "
-        "key/value cache: several times faster on long texts on a CPU; the model then sees half to all of its "
-        "context, so the text differs).",
+        help="Transformers, once the text is longer than their context (block_size): shift (keep the last half "
+        "and read on with the key/value cache; the model then sees half to all of its context, at no measurable "
+        "cost in validation loss, and long texts come several times faster) or slide (always the last block_size "
+        "characters, each step reads them all). Default: shift with the key/value cache, slide without.",
     ),
     cuda_graphs: bool = typer.Option(
         True,

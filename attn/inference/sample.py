@@ -6,7 +6,8 @@ is the same text whether it is drawn alone or with others (the CLI seeds sample 
 reads each new token once instead of its whole context, while the text fits in its context;
 beyond that (``window="slide"``) every step reads the last ``block_size`` tokens again, exactly as
 without the cache, or (``window="shift"``) the cache starts again from the last half of them and
-each step reads one token: much faster on long texts, with between half and all of the context seen.
+each step reads one token: much faster on long texts, with between half and all of the context seen,
+at no measurable cost in validation loss (BENCHMARKS.md), hence the default with the cache.
 On a GPU one character's forward pass is hundreds of small kernels, so the steps of fixed shape (one
 token with the cache, or the whole sliding window) are captured once as CUDA graphs and replayed
 (:class:`CapturedStep`).
@@ -76,8 +77,19 @@ Window = Literal["slide", "shift"]
 WINDOWS: tuple[Window, ...] = ("slide", "shift")
 
 
-def check_window(window: str, kv_cache: bool) -> None:
-    """The ``--window`` setting, or a :class:`UserError` naming what is allowed."""
+def resolve_window(window: str | None, kv_cache: bool) -> Window:
+    """The window rule to sample with: ``window``, checked, or by default ``shift`` with the key/value cache (as good
+    a loss at a fraction of the cost, BENCHMARKS.md) and ``slide`` without it."""
+    check_window(window, kv_cache)
+    if window is None:
+        return "shift" if kv_cache else "slide"
+    return window  # type: ignore[return-value]  # checked above
+
+
+def check_window(window: str | None, kv_cache: bool) -> None:
+    """The ``--window`` setting (None: the default), or a :class:`UserError` naming what is allowed."""
+    if window is None:
+        return
     if window not in WINDOWS:
         raise UserError(f"--window must be slide or shift (got {window!r})")
     if window == "shift" and not kv_cache:
@@ -123,7 +135,7 @@ def capture_or_none(fn: Callable[..., torch.Tensor], *examples: torch.Tensor) ->
 
 
 def _stepper(
-    model: nn.Module, idx: torch.Tensor, kv_cache: bool, window: Window = "slide", graphs: bool | None = None
+    model: nn.Module, idx: torch.Tensor, kv_cache: bool, window: Window, graphs: bool | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function from the tokens so far ``(B, T)`` to the next-token logits ``(B, vocab)``.
 
@@ -186,7 +198,7 @@ def sample_batch(
     top_k: int | None = None,
     top_p: float | None = None,
     kv_cache: bool = True,
-    window: Window = "slide",
+    window: Window | None = None,
     cuda_graphs: bool | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield ``length`` steps of ``(num_samples,)`` token ids (on the CPU), all continuing ``prompt``.
@@ -195,16 +207,16 @@ def sample_batch(
     generators; one per sample), so it does not depend on the other samples. ``temperature`` 0
     takes the most likely token at every step (no generators needed; give ``num_samples``).
     Transformers see at most their last ``block_size`` tokens (longer prompts are cropped); ``window``
-    says how that context moves on (module docstring). ``cuda_graphs``: replay CUDA graphs of the
+    says how that context moves on (module docstring; None: shift with the cache, slide without). ``cuda_graphs``: replay CUDA graphs of the
     fixed-shape steps (None: when ``prompt`` is on a CUDA device).
     """
     check_sampling(temperature, top_k, top_p)
-    check_window(window, kv_cache)
+    rule = resolve_window(window, kv_cache)
     batch = len(generators) if generators is not None else (num_samples or 1)
     if generators is None and temperature > 0:
         raise ValueError("sampling at a temperature above 0 needs one generator per sample")
     idx = prompt[None, :].expand(batch, -1)
-    step = _stepper(model, idx, kv_cache, window, cuda_graphs)
+    step = _stepper(model, idx, kv_cache, rule, cuda_graphs)
     for _ in range(length):
         logits = step(idx)
         if temperature == 0:
@@ -228,7 +240,7 @@ def sample_tokens(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
     kv_cache: bool = True,
-    window: Window = "slide",
+    window: Window | None = None,
     cuda_graphs: bool | None = None,
 ) -> Iterator[int]:
     """Yield ``length`` sampled token ids continuing ``prompt`` (one sample; see :func:`sample_batch`)."""

@@ -104,12 +104,14 @@ def test_samples_of_one_batch_are_the_samples_of_consecutive_seeds(run: Path) ->
 
 def test_the_key_value_cache_does_not_change_the_text(run: Path) -> None:
     long = ("--length", 40, "--random-seed", 3)  # beyond block_size 16: the cache gives way to the sliding window
-    assert generate(run, "--prompt", "To", *long) == generate(run, "--prompt", "To", "--no-kv-cache", *long)
+    cached = generate(run, "--prompt", "To", "--window", "slide", *long)
+    assert cached == generate(run, "--prompt", "To", "--no-kv-cache", *long)  # which slides by default
 
 
-def test_the_shifting_window_is_what_the_library_samples_and_needs_the_cache(run: Path) -> None:
+def test_the_shifting_window_is_the_default_and_what_the_library_samples_and_needs_the_cache(run: Path) -> None:
     long = ("--length", 40, "--random-seed", 3)  # block_size 16: the window shifts twice
     shifted = generate(run, "--prompt", "To", "--window", "shift", *long)
+    assert generate(run, "--prompt", "To", *long) == shifted
     trained = load_trained(run)
     prompt = torch.from_numpy(trained.vocab.encode("To"))
     generator = torch.Generator().manual_seed(3)  # the command's default temperature is 0.8

@@ -99,7 +99,7 @@ def test_a_batch_of_samples_equals_each_sample_drawn_alone(make: object) -> None
 
 def test_the_key_value_cache_gives_the_same_samples_beyond_the_context() -> None:
     net = transformer(position="rope")
-    cached = list(sample_batch(net, PROMPT, 20, generators=generators(3, 2)))
+    cached = list(sample_batch(net, PROMPT, 20, generators=generators(3, 2), window="slide"))
     uncached = list(sample_batch(net, PROMPT, 20, generators=generators(3, 2), kv_cache=False))
     assert torch.equal(torch.stack(cached), torch.stack(uncached))
 
@@ -132,6 +132,15 @@ def test_each_window_rule_reads_the_context_it_names(position: str, window: str)
     assert reference_sample(net, PROMPT, 30, "slide", 11) != reference_sample(net, PROMPT, 30, "shift", 11), (
         "the two rules must read different contexts here, or this test could not tell them apart"
     )
+
+
+def test_by_default_the_window_shifts_with_the_cache_and_slides_without_it() -> None:
+    net = transformer(position="rope")
+    cached = [int(t) for t in sample_batch(net, PROMPT, 30, generators=generators(11, 1))]
+    uncached = [int(t) for t in sample_batch(net, PROMPT, 30, generators=generators(11, 1), kv_cache=False)]
+    assert cached == reference_sample(net, PROMPT, 30, "shift", seed=11)
+    assert uncached == reference_sample(net, PROMPT, 30, "slide", seed=11)
+    assert cached != uncached
 
 
 def test_a_window_rule_that_needs_the_cache_or_does_not_exist_is_a_user_error() -> None:
@@ -206,7 +215,8 @@ def test_a_step_that_cannot_be_captured_is_run_eagerly_with_a_warning(monkeypatc
     monkeypatch.setattr(sample, "CapturedStep", refuse)
     net = transformer(position="rope")
     with pytest.warns(RuntimeWarning, match="generating without CUDA graphs: .*operation not permitted"):
-        sampled = [int(t) for t in sample_batch(net, PROMPT, 30, generators=generators(11, 1), cuda_graphs=True)]
+        steps = sample_batch(net, PROMPT, 30, generators=generators(11, 1), window="slide", cuda_graphs=True)
+        sampled = [int(t) for t in steps]
     assert sampled == reference_sample(net, PROMPT, 30, "slide", seed=11)
 
 
