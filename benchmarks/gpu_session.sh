@@ -7,8 +7,8 @@
 #  3. until the deadline, sharing the GPU (only losses and NRMSE reported, never speeds): two transformer lanes
 #     ($LANE1, $LANE2 of gpu_text_candidates.yaml), the LSTM's dropout x lr sweep in two lanes, and the EEG
 #     5-fold CV of eeg_latency against the braindecode peers under its training (#12; needs .wheelhouse carried).
-#  PHASES="nanogpt startup generate compile context": nanoGPT's throughput beside shakespeare_char's (.nanogpt carried),
-#  benchmarks/startup.py, benchmarks/generate_speed.py (attn generate with and without CUDA graphs), the compiled
+#  PHASES="nanogpt startup sprint generate compile context": nanoGPT's throughput beside shakespeare_char's (.nanogpt carried),
+#  benchmarks/startup.py (of shakespeare_char_fast; sprint: of shakespeare_char_sprint), benchmarks/generate_speed.py (attn generate with and without CUDA graphs), the compiled
 #  time to quality (cold and warm compile cache), and benchmarks/context_loss.py on the ttq phase's ttq-700 run.
 #  The tests phase runs the CUDA tests of the trainer (CUDA graphs, Muon) and of generation (its CUDA graphs).
 #  PHASES="sweep lstm" (alone): transformer variants ($SWEEP, comma-separated names of gpu_text_candidates.yaml) and the
@@ -93,6 +93,10 @@ on generate && grep '^|' "$W/generate/generate_speed.md"
 # from the ttq phase's ttq-700 run (this call's or, on a warm machine, an earlier call's)
 compiled=(train.max_steps=700 train.warmup_steps=50 train.decay_fraction=0.4 train.ema_decay=null train.eval_interval=null
   train.lr=3e-3 model.dropout=0.1 train.compile=true train.compile_mode=reduce-overhead train.cuda_graphs=false)
+# the shipped time-to-quality recipe from process start, cold and warm compile cache, and generate's first character
+on sprint && timeout "$(left)" python "$HERE/startup.py" --recipe shakespeare_char_sprint --devices cuda,cpu --generate-repeats 3 \
+  --out "$W/startup_sprint" > "$W/startup_sprint.log" 2>&1
+on sprint && grep '^|' "$W/startup_sprint.log"
 # shellcheck disable=SC2086
 on ttqc && timeout "$(left)" python "$HERE/text_research.py" --variants "$VARIANTS" --device cuda --timeout 100 \
   --only "${TTQC:-ttqc-700,ttqc-700-s1,ttqc-700-s2,ttqc-800,ttqc-800-s1,ttqc-700-lr4e-3,ttqc-700-lr4e-3-s1,ttqc-700-d0.05,ttqc-700-d0.05-s1,ttqc-650-d0.05-lr4e-3}" \

@@ -136,7 +136,13 @@ def test_shell_completion_is_enabled() -> None:
     assert script.exit_code == 0 and "complete" in script.stdout and "_ATTN_COMPLETE" in script.stdout
     env = {**os.environ, "_ATTN_COMPLETE": "complete_bash", "COMP_WORDS": "attn train shakespeare_c", "COMP_CWORD": "2"}
     words = subprocess.run(attn_command(), capture_output=True, text=True, env=env).stdout.split()
-    assert words == ["shakespeare_char", "shakespeare_char_cpu", "shakespeare_char_fast", "shakespeare_char_modern"]
+    assert words == [
+        "shakespeare_char",
+        "shakespeare_char_cpu",
+        "shakespeare_char_fast",
+        "shakespeare_char_modern",
+        "shakespeare_char_sprint",
+    ]
 
 
 def test_recipe_and_model_text_is_not_read_as_markup(monkeypatch: pytest.MonkeyPatch) -> None:
