@@ -87,7 +87,8 @@ on generate && timeout "$(left)" python "$HERE/generate_speed.py" --device cuda 
   > "$W/generate.log" 2>&1
 on generate && grep '^|' "$W/generate/generate_speed.md"
 
-# issue #13: the compiled variants of ttq-700 (ttqc-*, one warm compile cache; their losses, for a margin below 1.47);
+# issue #13: variants of shakespeare_char_sprint (sprint-*, or ttqc-* of ttq-700 compiled, in $TTQC; one warm compile cache;
+# their losses, for a margin below 1.47);
 # the compiled time to quality (ttq-700 with torch.compile in place of the CUDA graph of the eager step),
 # its persistent compile cache cold and warm; then what `attn generate --window shift` costs at 256 characters, read
 # from the ttq phase's ttq-700 run (this call's or, on a warm machine, an earlier call's)
@@ -95,11 +96,12 @@ compiled=(train.max_steps=700 train.warmup_steps=50 train.decay_fraction=0.4 tra
   train.lr=3e-3 model.dropout=0.1 train.compile=true train.compile_mode=reduce-overhead train.cuda_graphs=false)
 # the shipped time-to-quality recipe from process start, cold and warm compile cache, and generate's first character
 on sprint && timeout "$(left)" python "$HERE/startup.py" --recipe shakespeare_char_sprint --devices cuda,cpu --generate-repeats 3 \
+  --run cold --run warm --run warm --run warm --run warm \
   --out "$W/startup_sprint" > "$W/startup_sprint.log" 2>&1
 on sprint && grep '^|' "$W/startup_sprint.log"
 # shellcheck disable=SC2086
 on ttqc && timeout "$(left)" python "$HERE/text_research.py" --variants "$VARIANTS" --device cuda --timeout 100 \
-  --only "${TTQC:-ttqc-700,ttqc-700-s1,ttqc-700-s2,ttqc-800,ttqc-800-s1,ttqc-700-lr4e-3,ttqc-700-lr4e-3-s1,ttqc-700-d0.05,ttqc-700-d0.05-s1,ttqc-650-d0.05-lr4e-3}" \
+  --only "${TTQC:-sprint-750,sprint-750-s1,sprint-750-s2,sprint-800,sprint-800-s1,sprint-lr4e-3,sprint-lr4e-3-s1,sprint-d0.05,sprint-d0.05-s1}" \
   --compile-cache "$W/compile-cache" --out "$W/ttqc" > "$W/ttqc.log" 2>&1
 on ttqc && grep '^|' "$W/ttqc/text_research.md"
 on compile && timeout "$(left)" python "$HERE/startup.py" --recipe shakespeare_char_modern --devices cuda --generate-repeats 1 \

@@ -14,6 +14,7 @@ ATTN_PROFILE_STARTUP=1 prints) and the whole command, on each device, repeated (
     python benchmarks/startup.py --recipe shakespeare_char_cpu --devices cpu -- train.max_steps=200
     python benchmarks/startup.py --recipe shakespeare_char -- train.compile=true train.max_steps=300
     python benchmarks/startup.py --out $OUT                       # also writes startup.md and startup.json
+    python benchmarks/startup.py --recipe shakespeare_char_sprint --run cold --run warm --run warm   # two warm
 
 Run it on an otherwise idle machine: every number is one process's wall clock.
 """
@@ -147,6 +148,14 @@ def main() -> None:
     parser.add_argument("--devices", default="auto,cpu", help="comma-separated devices for attn generate")
     parser.add_argument("--generate-repeats", type=int, default=5)
     parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument(
+        "--run",
+        dest="runs",
+        action="append",
+        default=None,
+        help="a training run (repeatable, in order; a name given again repeats it); default: every one of "
+        "variants(), the first of which is cold",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("overrides", nargs="*", help="recipe overrides for every training run")
     args = parser.parse_intermixed_args()
@@ -154,7 +163,13 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="attn-startup-"))
     cache = workdir / "inductor"  # cold for the first run, warm for the later ones
     trains = []
-    for name, env in variants(workdir).items():
+    known = variants(workdir)
+    names = args.runs or list(known)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        parser.error(f"--run: unknown {', '.join(unknown)} (known: {'; '.join(known)})")
+    for name in names:
+        env = known[name]
         trains.append(run_experiment(name, args.recipe, args.overrides, workdir, args.timeout, cache=cache, env=env))
         print(f"{name}: done", file=sys.stderr, flush=True)
     report: list[str] = []
