@@ -12,7 +12,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,14 @@ from attn.tasks import build_task
 from attn.training.checkpoint import check_checkpoint, load_checkpoint, load_model_weights, resumable_errors
 from attn.training.device import Runtime, prepare_compiler, resolve_runtime
 from attn.training.distributed import World, init_world
-from attn.training.estimate import RunEstimate, estimate_run, probe_step_cost
+from attn.training.estimate import (
+    RunEstimate,
+    StepCost,
+    batch_items,
+    estimate_run,
+    measured_step_cost,
+    probe_step_cost,
+)
 from attn.training.optim import build_optimizers
 from attn.training.plots import plot_loss_curve
 from attn.training.progress import TrainingDisplay, summary_table
@@ -255,7 +262,16 @@ def train_in_dir(
         summary: dict[str, Any] = {}
         if world.is_main:
             summary = finish_run(
-                recipe, task, model, runtime, run_dir, result, time.perf_counter() - wall_start, options, estimate, init
+                recipe,
+                task,
+                model,
+                runtime,
+                run_dir,
+                result,
+                time.perf_counter() - wall_start,
+                options,
+                estimate or trainer.display.estimate,
+                init,
             )
             trackers.finish(run_dir, summary)
             if summary["status"] == "interrupted":
@@ -283,9 +299,10 @@ def _start_trainer(
     changes: Changes | None,
     init: InitialWeights | None,
     runs_left: int,
-) -> tuple[Trainer, RunEstimate, Any]:
+) -> tuple[Trainer, RunEstimate | None, Any]:
     """The trainer of a new run (its recipe.yaml and env.json written) or of a resumed one (restored),
-    the run's time estimate and its experiment trackers."""
+    the run's time estimate (None for a compiled run on a GPU: its display makes one from the first measured
+    speed) and its experiment trackers."""
     cfg, console = recipe.train, options.console
     task.setup(runtime, world, cfg.batch_size // world.size)
     startup.mark("data")  # the copies to the device
@@ -330,7 +347,34 @@ def _start_trainer(
                 record_recipe_changes(run_dir, recipe, changes, trainer.state.step, console)
         if total_steps is not None and trainer.state.step >= total_steps:
             console.print(f"run already finished its {total_steps} steps; extend it with train.max_steps=N")
-    estimate = estimate_run(
+
+    start_step, elapsed_s = trainer.state.step, trainer.state.elapsed_s  # what is left from here is estimated
+
+    def plan(cost: StepCost) -> RunEstimate:
+        return estimate_run(
+            cost,
+            cfg,
+            task,
+            device=runtime.describe(),
+            start_step=start_step,
+            total_steps=total_steps,
+            elapsed_s=elapsed_s,
+            final_full=None if cfg.final_eval == "none" else cfg.final_eval == "full",
+            eval_interval_s=cfg.eval_interval_s,
+        )
+
+    if estimates_from_training(runtime):
+        items = batch_items(task, runtime)
+
+        def from_speed(items_per_s: float) -> RunEstimate:
+            estimate = replace(plan(measured_step_cost(items, items_per_s)), basis="training")
+            if world.is_main:
+                report_estimate(recipe, estimate, runtime, options, runs_left)
+            return estimate
+
+        display.expect_from_speed(from_speed)
+        return trainer, None, trackers
+    estimate = plan(
         probe_step_cost(
             model,
             task,
@@ -339,21 +383,19 @@ def _start_trainer(
             min_passes=1 if runtime.device.type == "cpu" else 2,  # a GPU's first pass starts its kernels
             split=task.split_batch,
             optimizer=lambda probe: build_optimizers(probe, cfg, runtime.device),
-        ),
-        cfg,
-        task,
-        device=runtime.describe(),
-        start_step=trainer.state.step,
-        total_steps=total_steps,
-        elapsed_s=trainer.state.elapsed_s,
-        final_full=None if cfg.final_eval == "none" else cfg.final_eval == "full",
-        eval_interval_s=cfg.eval_interval_s,
+        )
     )
     startup.mark("estimate")  # the timed probe steps on a copy of the model (a GPU's first kernels run here)
     if world.is_main:
         report_estimate(recipe, estimate, runtime, options, runs_left)
     display.expect(estimate)
     return trainer, estimate, trackers
+
+
+def estimates_from_training(runtime: Runtime) -> bool:
+    """Whether a run's time estimate comes from its first measured speed rather than a probe before training: a
+    compiled run on a GPU, where a probe would time the eager model (and load kernels the compiled step never runs)."""
+    return runtime.compile and runtime.device.type == "cuda"
 
 
 def report_estimate(
@@ -511,7 +553,10 @@ def summary_rows(summary: dict[str, Any], task: Task) -> list[tuple[str, Any]]:
         ("wall time, final evaluation included (s)", summary["wall_time_s"] + summary.get("final_eval_s", 0.0)),
     ]
     if "estimate" in summary:
-        rows.append(("estimated before training (s)", summary["estimate"]["total_s"]))
+        made = (
+            "before training" if summary["estimate"].get("basis", "probe") == "probe" else "from the first timed steps"
+        )
+        rows.append((f"estimated {made} (s)", summary["estimate"]["total_s"]))
     rows += [
         ("set-up before step 1 (s)", describe_phases(summary.get("setup_phases_s", {}), summary["setup_s"])),
         ("peak memory (MiB)", summary["peak_memory_mb"]),

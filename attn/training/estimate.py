@@ -109,6 +109,25 @@ def probe_step_cost(
     return StepCost(pass_s * per_step + update_s, items, forward_s * per_step / max(items, 1), len(train_times))
 
 
+def batch_items(task: Task, runtime: Runtime) -> int:
+    """Items (tokens, windows) in one training step of ``task``; its batch position and the random state are
+    put back, so the run trains as it would have without the look."""
+    task_state = copy.deepcopy(task.state_dict())
+    rng = capture_rng(runtime.device)
+    try:
+        return task.items_in(task.next_batch())
+    finally:
+        task.load_state_dict(task_state)
+        restore_rng(rng, runtime.device)
+
+
+def measured_step_cost(items_per_step: int, items_per_s: float) -> StepCost:
+    """The cost of a step from the speed training measured: an evaluation forward is taken as
+    :data:`FORWARD_SHARE` of a step, per item."""
+    step_s = items_per_step / items_per_s
+    return StepCost(step_s, items_per_step, step_s * FORWARD_SHARE / max(items_per_step, 1), passes=0)
+
+
 def evaluation_interval(cfg: TrainConfig, task: Task, total_steps: int | None) -> int | None:
     """Steps between evaluations, as the trainer decides them (the recipe's, else once per epoch, else at the end)."""
     return cfg.eval_interval or task.steps_per_epoch() or total_steps
@@ -137,6 +156,7 @@ class RunEstimate:
     eval_each_s: float | None  # None: the task does not say how much an evaluation reads
     final_s: float | None
     budget_s: float | None = None  # a time budget (train.max_time_s) caps training
+    basis: str = "probe"  # "probe": timed before training; "training": the run's own first timed steps
 
     @property
     def train_s(self) -> float:

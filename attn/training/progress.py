@@ -5,14 +5,16 @@ terminal (CI, a pipe, a log file) it prints one line per log interval instead. `
 nothing but warnings.
 
 Time left comes from the run's :class:`~attn.training.estimate.RunEstimate` (timed before the
-first step, so it shows from the first second) and, once training has measured its own
-throughput, from that: the steps left at the measured speed plus the evaluations still to come.
+first step, so it shows from the first second; for a compiled run on a GPU made from the first
+measured speed instead) and, once training has measured its own throughput, from that: the steps
+left at the measured speed plus the evaluations still to come.
 Between updates the bar counts down.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -57,6 +59,7 @@ class TrainingDisplay:
         self.every = every
         self.estimate: RunEstimate | None = None
         self._measured = False
+        self._plan: Callable[[float], RunEstimate] | None = None
         self._finish_at: float | None = None
         self._progress: Progress | None = None
         self._task: Any = None
@@ -65,6 +68,10 @@ class TrainingDisplay:
         """The run's estimate: time left shows from now on."""
         self.estimate = estimate
         self._finish_at = time.monotonic() + estimate.total_s
+
+    def expect_from_speed(self, plan: Callable[[float], RunEstimate]) -> None:
+        """No estimate before training: ``plan(items_per_s)`` makes one from the first measured speed."""
+        self._plan = plan
 
     def __enter__(self) -> TrainingDisplay:
         if not self.quiet and self.console.is_terminal:
@@ -104,6 +111,9 @@ class TrainingDisplay:
     def update(self, step: int, loss: float, rate: float, extra: str = "", total: int | None = None) -> None:
         """Show the state after ``step``; ``rate`` in items per second (0: not measured yet)."""
         rate_text = f"{_si(rate)} {self.items}/s" if rate > 0 else ""
+        if rate > 0 and self.estimate is None and self._plan is not None:
+            self._measured = True  # the estimate is this speed's
+            self.expect(self._plan(rate))
         left = self.time_left_s(step, rate)
         if left is not None:
             self._finish_at = time.monotonic() + left

@@ -196,6 +196,48 @@ def test_the_probe_leaves_training_exactly_as_it_was(
     assert all(torch.equal(weights_probed[k], weights_plain[k]) for k in weights_plain)
 
 
+@pytest.mark.parametrize("family", ["text", "eeg"])
+def test_estimating_from_the_training_speed_leaves_training_exactly_as_it_was(
+    tmp_path: Path, recipe_file: Path, monkeypatch: pytest.MonkeyPatch, family: str
+) -> None:
+    """A compiled run on a GPU looks at one batch for its size instead of probing (attn.training.estimate.batch_items)."""
+    import attn.runs.single as single
+
+    if family == "eeg":
+        recipe_file = write_recipe(tmp_path, eeg_recipe(adaptive_augmentation=True, epochs=2))
+    probed, weights_probed = run_and_read(recipe_file, tmp_path / "probed")
+    monkeypatch.setattr(single, "estimates_from_training", lambda runtime: True)
+    later, weights_later = run_and_read(recipe_file, tmp_path / "later")
+    assert probed == later
+    assert all(torch.equal(weights_probed[k], weights_later[k]) for k in weights_later)
+
+
+def no_probe(*args: object, **kwargs: object) -> StepCost:
+    raise AssertionError("a run estimated from its own speed must not probe")
+
+
+def test_a_compiled_gpu_run_is_estimated_from_its_first_measured_speed(
+    tmp_path: Path, recipe_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import attn.runs.single as single
+
+    monkeypatch.setattr(single, "estimates_from_training", lambda runtime: True)
+    monkeypatch.setattr(single, "probe_step_cost", no_probe)
+    result = run_cli("train", recipe_file, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    estimate = next(i for i, line in enumerate(lines) if line.startswith("estimate: about"))
+    first_speed = next(i for i, line in enumerate(lines) if " step " in line and "tok/s" in line)
+    assert estimate < first_speed and not any(" step " in line for line in lines[estimate + 1 : first_speed])
+    run = only_run_dir(tmp_path / "runs")
+    made = json.loads((run / "summary.json").read_text())["estimate"]
+    assert made["basis"] == "training" and made["steps"] == 20 and made["evaluations"] == 2
+    assert made["items_per_step"] == 4 * 16  # batch 4 x block 16
+    measured = next(r for r in read_records(run, "train") if "tok_per_s" in r)
+    assert made["step_s"] == pytest.approx(made["items_per_step"] / measured["tok_per_s"])
+    assert "estimated from the first timed steps" in result.stderr
+
+
 def test_a_run_stopped_within_the_warm_up_steps_has_no_throughput(
     tmp_path: Path, recipe_file: Path, monkeypatch: pytest.MonkeyPatch, interrupt_after
 ) -> None:
