@@ -207,8 +207,8 @@ def sample_batch(
     generators; one per sample), so it does not depend on the other samples. ``temperature`` 0
     takes the most likely token at every step (no generators needed; give ``num_samples``).
     Transformers see at most their last ``block_size`` tokens (longer prompts are cropped); ``window``
-    says how that context moves on (module docstring; None: shift with the cache, slide without). ``cuda_graphs``: replay CUDA graphs of the
-    fixed-shape steps (None: when ``prompt`` is on a CUDA device).
+    says how that context moves on (module docstring; None: shift with the cache, slide without).
+    ``cuda_graphs``: replay CUDA graphs of the fixed-shape steps (None: when ``prompt`` is on a CUDA device).
     """
     check_sampling(temperature, top_k, top_p)
     rule = resolve_window(window, kv_cache)
