@@ -12,10 +12,11 @@ batches even with ``train.max_steps=2``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -67,9 +68,7 @@ def probe_step_cost(
     """
     probe = copy.deepcopy(model).train()
     stepper = optimizer(probe) if optimizer is not None else None
-    task_state = copy.deepcopy(task.state_dict())
-    rng = capture_rng(runtime.device)
-    try:
+    with left_as_it_was(task, runtime):
         batch = task.next_batch()
         items = task.items_in(batch)
         if micro_batches > 1 and split is not None:
@@ -100,25 +99,29 @@ def probe_step_cost(
                     task.loss(probe, batch)
                 runtime.synchronize()
                 forward_times.append(time.perf_counter() - begin)
-    finally:
-        task.load_state_dict(task_state)
-        restore_rng(rng, runtime.device)
     pass_s = min(train_times[1:]) if len(train_times) > 1 else train_times[0]
     update_s = min(update_times[1:] or update_times) if update_times else 0.0
     forward_s = min(forward_times[1:] or forward_times) if forward_times else pass_s * FORWARD_SHARE
     return StepCost(pass_s * per_step + update_s, items, forward_s * per_step / max(items, 1), len(train_times))
 
 
-def batch_items(task: Task, runtime: Runtime) -> int:
-    """Items (tokens, windows) in one training step of ``task``; its batch position and the random state are
-    put back, so the run trains as it would have without the look."""
+@contextlib.contextmanager
+def left_as_it_was(task: Task, runtime: Runtime) -> Iterator[None]:
+    """Batches drawn inside leave no trace: the task's batch position and the random state are put back after,
+    so the run then trains exactly as it would have without them."""
     task_state = copy.deepcopy(task.state_dict())
     rng = capture_rng(runtime.device)
     try:
-        return task.items_in(task.next_batch())
+        yield
     finally:
         task.load_state_dict(task_state)
         restore_rng(rng, runtime.device)
+
+
+def batch_items(task: Task, runtime: Runtime) -> int:
+    """Items (tokens, windows) in one training step of ``task``, looked at without a trace (:func:`left_as_it_was`)."""
+    with left_as_it_was(task, runtime):
+        return task.items_in(task.next_batch())
 
 
 def measured_step_cost(items_per_step: int, items_per_s: float) -> StepCost:
