@@ -30,7 +30,6 @@ from rich.console import Console
 
 from attn.errors import TrainingDiverged, UserError
 from attn.fileio import atomic_write_json, read_json
-from attn.models.registry import Recurrent
 from attn.process import current_rss_mb, peak_rss_mb, peak_rss_since_reset_mb, reset_peak_rss
 from attn.training.device import resolve_device
 
@@ -58,7 +57,7 @@ def generation_speed(
     """
     from attn.bench.measure import median
     from attn.inference import load_trained, sample_tokens
-    from attn.inference.sample import resolve_window
+    from attn.inference.sample import resolve_window, uses_cuda_graphs
 
     trained = load_trained(run_dir, "best", device)
     vocab = trained.vocab
@@ -92,11 +91,6 @@ def generation_speed(
         "window": resolve_window(window, kv_cache),
         "cuda_graphs": uses_cuda_graphs(trained.model, device, cuda_graphs),
     }
-
-
-def uses_cuda_graphs(model: torch.nn.Module, device: torch.device, asked: bool | None) -> bool:
-    """Whether sampling from ``model`` replays CUDA graphs: a transformer's steps, on a CUDA device unless turned off."""
-    return (device.type == "cuda" if asked is None else asked) and not isinstance(model, Recurrent)
 
 
 def preload_lazy_imports() -> None:

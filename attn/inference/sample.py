@@ -134,6 +134,12 @@ def capture_or_none(fn: Callable[..., torch.Tensor], *examples: torch.Tensor) ->
         return None
 
 
+def uses_cuda_graphs(model: nn.Module, device: torch.device, asked: bool | None) -> bool:
+    """Whether sampling from ``model`` replays CUDA graphs: a transformer's steps, on a CUDA device unless
+    ``asked`` says otherwise (the LSTM carries its state and is never captured)."""
+    return (device.type == "cuda" if asked is None else asked) and not isinstance(model, Recurrent)
+
+
 def _stepper(
     model: nn.Module, idx: torch.Tensor, kv_cache: bool, window: Window, graphs: bool | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -155,7 +161,7 @@ def _stepper(
     block = model.block_size
     batch = idx.size(0)
     cache = model.new_cache(batch) if kv_cache and isinstance(model, CachesKeys) else None
-    graphs = idx.is_cuda if graphs is None else graphs
+    graphs = uses_cuda_graphs(model, idx.device, graphs)
     one_token: list[CapturedStep | None] = []  # captured at the first one-token step
     whole_window: list[CapturedStep | None] = []  # captured when the window first slides
 
@@ -164,10 +170,13 @@ def _stepper(
         if cache is not None and cache.length == 0:
             return model.forward_cached(tokens[:, -block:], cache)[:, -1]
         if cache is not None and not cache.full:
-            token, position = tokens[:, -1:], tokens.new_tensor(cache.length)
-            if graphs and not one_token:  # its warm-up writes this token's keys and values where this step does
+            token = tokens[:, -1:]
+            if not graphs:
+                return model.forward_cached(token, cache)[:, -1]
+            position = tokens.new_tensor(cache.length)
+            if not one_token:  # its warm-up writes this token's keys and values where this step does
                 one_token.append(capture_or_none(lambda t, p: model.decode_step(t, cache, p), token, position))
-            if not one_token or one_token[0] is None:
+            if one_token[0] is None:
                 return model.forward_cached(token, cache)[:, -1]
             logits = one_token[0](token, position)
             cache.length += 1

@@ -216,7 +216,7 @@ def test_time_to_the_common_quality_is_each_sides_first_evaluation_at_the_worse_
 
 
 def test_the_generation_record_says_whether_cuda_graphs_were_replayed() -> None:
-    from attn.bench.worker import uses_cuda_graphs
+    from attn.inference.sample import uses_cuda_graphs
     from attn.models.char_lstm import CharLSTM, CharLSTMConfig
     from attn.models.char_transformer import CharTransformer, CharTransformerConfig
 
