@@ -87,7 +87,7 @@ on generate && timeout "$(left)" python "$HERE/generate_speed.py" --device cuda 
   > "$W/generate.log" 2>&1
 on generate && grep '^|' "$W/generate/generate_speed.md"
 
-# issue #13: variants of shakespeare_char_sprint (sprint-*, or ttqc-* of ttq-700 compiled, in $TTQC; one warm compile cache;
+# issue #13: variants of shakespeare_char_sprint (sprint-*, or others named in $TTQC; one warm compile cache;
 # their losses, for a margin below 1.47);
 # the compiled time to quality (ttq-700 with torch.compile in place of the CUDA graph of the eager step),
 # its persistent compile cache cold and warm; then what `attn generate --window shift` costs at 256 characters, read
